@@ -1,0 +1,204 @@
+//! The `Cache` trait and its forwarding impls.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{Capabilities, Result, Ttl};
+
+/// One async key-value cache contract, whatever the store.
+///
+/// Object safe: `Arc<dyn Cache>` is the normal way to hold one. Typed values and
+/// get-or-compute live on [`CacheExt`](crate::CacheExt), implemented for every `Cache`.
+///
+/// # Contract
+///
+/// - Keys are any UTF-8 string of any length, the empty string included. A store with
+///   key limits maps keys to a safe, collision-resistant form inside; a caller never
+///   sees a key error.
+/// - An expired entry is never returned by `get`, `get_many` or `has`.
+/// - With a prefix (namespace) configured, every operation, `clear` included, touches
+///   only keys under that prefix.
+/// - Integers written by `incr` are stored as decimal ASCII (`b"42"`), so values set as
+///   decimal text can be incremented and typed reads (`get_as::<i64>`) agree.
+/// - A miss is `Ok(None)`; errors carry an [`ErrorKind`](crate::ErrorKind) to act on.
+///
+/// `docs/semantics.md` has the full table; the `testkit` feature's conformance suite is
+/// its executable form, and every store passes it against the real thing.
+#[async_trait]
+pub trait Cache: Debug + Send + Sync {
+    /// The value under `key`, or `None` if it is missing or expired.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// Stores `value` under `key`, replacing any existing entry and its lifetime.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ValueTooLarge`](crate::ErrorKind::ValueTooLarge) when the store cannot
+    /// hold a value this large; the previous value is then left as it was.
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()>;
+
+    /// Stores `value` only if `key` has no live entry; returns whether it did.
+    /// Atomic on every store: of many concurrent `add`s of one key, exactly one wins.
+    async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool>;
+
+    /// Removes `key`; returns whether a live entry was removed.
+    async fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Whether `key` has a live entry; the same visibility as [`get`](Cache::get).
+    async fn has(&self, key: &str) -> Result<bool> {
+        Ok(self.get(key).await?.is_some())
+    }
+
+    /// Atomically adds `delta` (negative to decrement) to the integer under `key` and
+    /// returns the new value. A missing key counts as 0 and is created with
+    /// [`Ttl::Default`]; an existing entry keeps its lifetime.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotAnInteger`](crate::ErrorKind::NotAnInteger) when the value is not
+    /// decimal ASCII of an `i64`, and
+    /// [`ErrorKind::IntegerOverflow`](crate::ErrorKind::IntegerOverflow) when the result
+    /// does not fit an `i64`; in both cases the stored value is unchanged.
+    async fn incr(&self, key: &str, delta: i64) -> Result<i64>;
+
+    /// The values of `keys`, in the same order, `None` for each miss.
+    /// Network stores answer in one round trip.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
+    /// Stores every `(key, value)` pair with one lifetime. Not atomic as a whole: on an
+    /// error some pairs may have been stored.
+    async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+        for (key, value) in entries {
+            self.set(key, value.clone(), ttl).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes every key in `keys`, ignoring missing ones; returns how many live entries
+    /// were removed.
+    async fn delete_many(&self, keys: &[&str]) -> Result<usize> {
+        let mut removed = 0;
+        for key in keys {
+            removed += usize::from(self.delete(key).await?);
+        }
+        Ok(removed)
+    }
+
+    /// Removes every entry of this cache: with a prefix, only the entries under it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) when
+    /// [`Capabilities::clear`] is false.
+    async fn clear(&self) -> Result<()>;
+
+    /// What this store can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// A value identifying the store instance behind this handle, shared by every
+    /// `Arc`/`Box` that points to it; used to scope single-flight loads.
+    ///
+    /// Wrappers and forwarding impls must forward it; stores keep the default.
+    #[doc(hidden)]
+    fn instance_id(&self) -> usize {
+        std::ptr::from_ref(self).cast::<()>() as usize
+    }
+}
+
+/// Forwards every method, the provided ones included, so a store's own `get_many`
+/// (one round trip) is used through a pointer too.
+macro_rules! forward_cache {
+    ($($pointer:ident),+) => {$(
+        #[async_trait]
+        #[deny(clippy::missing_trait_methods)]
+        impl<C: Cache + ?Sized> Cache for $pointer<C> {
+            async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+                (**self).get(key).await
+            }
+            async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+                (**self).set(key, value, ttl).await
+            }
+            async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool> {
+                (**self).add(key, value, ttl).await
+            }
+            async fn delete(&self, key: &str) -> Result<bool> {
+                (**self).delete(key).await
+            }
+            async fn has(&self, key: &str) -> Result<bool> {
+                (**self).has(key).await
+            }
+            async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+                (**self).incr(key, delta).await
+            }
+            async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+                (**self).get_many(keys).await
+            }
+            async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+                (**self).set_many(entries, ttl).await
+            }
+            async fn delete_many(&self, keys: &[&str]) -> Result<usize> {
+                (**self).delete_many(keys).await
+            }
+            async fn clear(&self) -> Result<()> {
+                (**self).clear().await
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            fn instance_id(&self) -> usize {
+                (**self).instance_id()
+            }
+        }
+    )+};
+}
+
+forward_cache!(Arc, Box);
+
+/// Parses a stored value the way `incr` does: decimal ASCII of an `i64`, optionally
+/// signed, no surrounding whitespace. Stores that increment in process share this rule.
+pub fn parse_integer(value: &[u8]) -> Option<i64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Encodes an integer the way `incr` stores it.
+pub fn format_integer(value: i64) -> Bytes {
+    Bytes::from(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // `dyn Cache` futures must be `Send`, or `Arc<dyn Cache>` could not be used from
+    // spawned tasks. This fails to compile, not to run, if that ever changes.
+    #[allow(dead_code)]
+    fn dyn_cache_futures_are_send(cache: &dyn Cache) {
+        fn assert_send<T: Send>(_: &T) {}
+        assert_send(&cache.get("k"));
+        assert_send(&cache.set("k", Bytes::new(), Ttl::Never));
+        assert_send(&cache.get_many(&["k"]));
+        assert_send(&cache.clear());
+    }
+
+    #[test]
+    fn integers_round_trip_as_decimal_ascii() {
+        for value in [0, -1, 42, i64::MAX, i64::MIN] {
+            assert_eq!(parse_integer(&format_integer(value)), Some(value));
+        }
+        assert_eq!(&format_integer(-17)[..], b"-17");
+    }
+
+    #[test]
+    fn only_plain_decimal_is_an_integer() {
+        for bad in [&b""[..], b" 1", b"1 ", b"1.0", b"0x10", b"abc", b"\xff", b"99999999999999999999"] {
+            assert_eq!(parse_integer(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_integer(b"+5"), Some(5));
+    }
+}

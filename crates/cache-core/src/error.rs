@@ -1,0 +1,190 @@
+//! The one error type every store returns.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in terms a caller can act on.
+///
+/// A miss is never an error: it is `Ok(None)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The store could not be reached or dropped the connection. Usually worth a retry.
+    Unavailable,
+    /// The store did not answer in time. Usually worth a retry.
+    Timeout,
+    /// The value is larger than this store accepts
+    /// (see [`Capabilities::max_value_len`](crate::Capabilities::max_value_len)).
+    ValueTooLarge,
+    /// `incr` found a value that is not a decimal integer.
+    NotAnInteger,
+    /// `incr` would overflow `i64`. The stored value is unchanged.
+    IntegerOverflow,
+    /// The store was configured with settings it cannot use.
+    InvalidConfig,
+    /// A typed value could not be encoded or decoded.
+    Serialization,
+    /// This store cannot do this operation (see [`Capabilities`](crate::Capabilities)).
+    Unsupported,
+    /// The loader given to `get_or_insert_with` failed; its error is the `source()`.
+    LoaderFailed,
+    /// Anything else: the store answered in a way we did not expect.
+    Unexpected,
+}
+
+impl ErrorKind {
+    /// Whether the same call may succeed if retried later.
+    pub fn is_temporary(self) -> bool {
+        matches!(self, ErrorKind::Unavailable | ErrorKind::Timeout)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::Unavailable => "store unavailable",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::ValueTooLarge => "value too large for this store",
+            ErrorKind::NotAnInteger => "value is not an integer",
+            ErrorKind::IntegerOverflow => "integer overflow",
+            ErrorKind::InvalidConfig => "invalid configuration",
+            ErrorKind::Serialization => "serialization failed",
+            ErrorKind::Unsupported => "not supported by this store",
+            ErrorKind::LoaderFailed => "loader failed",
+            ErrorKind::Unexpected => "unexpected error",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// An error from a cache operation: its [`ErrorKind`], the backend and operation it
+/// came from, what that layer knows, and the underlying cause as [`source()`](StdError::source).
+///
+/// `Display` says only what this layer knows, for example
+/// `redis get: store unavailable: connecting to 127.0.0.1:6379`; the driver's own
+/// message is reached through `source()`, never pasted in twice.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    backend: &'static str,
+    operation: &'static str,
+    context: Option<Cow<'static, str>>,
+    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` from `operation` (`"get"`, `"build"`, ...) on `backend`
+    /// (`"memory"`, `"redis"`, ...).
+    pub fn new(kind: ErrorKind, backend: &'static str, operation: &'static str) -> Self {
+        Error { kind, backend, operation, context: None, source: None }
+    }
+
+    /// Adds what this layer knows that the kind does not say (a key, a size, a path).
+    #[must_use]
+    pub fn with_context(mut self, context: impl Into<Cow<'static, str>>) -> Self {
+        self.context = Some(context.into());
+        self
+    }
+
+    /// Sets the underlying cause, reachable through `source()`.
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The backend that failed, such as `"memory"` or `"redis"`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The operation that failed, such as `"get"` or `"build"`.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// What the failing layer added about the circumstances, if anything.
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
+    }
+
+    /// Whether the same call may succeed if retried later (unavailable, timed out).
+    pub fn is_temporary(&self) -> bool {
+        self.kind.is_temporary()
+    }
+
+    /// Whether the store did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+
+    /// Shorthand for an [`ErrorKind::Unsupported`] error.
+    pub fn unsupported(backend: &'static str, operation: &'static str, why: &'static str) -> Self {
+        Error::new(ErrorKind::Unsupported, backend, operation).with_context(why)
+    }
+
+    /// Shorthand for an [`ErrorKind::ValueTooLarge`] error that names both sizes.
+    pub fn value_too_large(backend: &'static str, operation: &'static str, len: usize, limit: usize) -> Self {
+        Error::new(ErrorKind::ValueTooLarge, backend, operation)
+            .with_context(format!("{len} bytes, the limit is {limit}"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.backend, self.operation, self.kind)?;
+        if let Some(context) = &self.context {
+            write!(f, ": {context}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|source| source as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_says_this_layer_and_source_holds_the_cause() {
+        let cause = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = Error::new(ErrorKind::Unavailable, "redis", "get")
+            .with_context("connecting to 127.0.0.1:6379")
+            .with_source(cause);
+        assert_eq!(error.to_string(), "redis get: store unavailable: connecting to 127.0.0.1:6379");
+        assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("refused"));
+        assert!(error.is_temporary());
+        assert!(!error.is_timeout());
+    }
+
+    #[test]
+    fn only_unavailable_and_timeout_are_temporary() {
+        assert!(ErrorKind::Timeout.is_temporary());
+        assert!(!ErrorKind::NotAnInteger.is_temporary());
+        assert!(!ErrorKind::ValueTooLarge.is_temporary());
+    }
+
+    #[test]
+    fn value_too_large_names_both_sizes() {
+        let error = Error::value_too_large("memcached", "set", 2_000_000, 1_048_576);
+        assert_eq!(error.kind(), ErrorKind::ValueTooLarge);
+        assert_eq!(error.to_string(), "memcached set: value too large for this store: 2000000 bytes, the limit is 1048576");
+    }
+}
