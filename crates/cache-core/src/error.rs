@@ -185,6 +185,9 @@ mod tests {
     fn value_too_large_names_both_sizes() {
         let error = Error::value_too_large("memcached", "set", 2_000_000, 1_048_576);
         assert_eq!(error.kind(), ErrorKind::ValueTooLarge);
-        assert_eq!(error.to_string(), "memcached set: value too large for this store: 2000000 bytes, the limit is 1048576");
+        assert_eq!(
+            error.to_string(),
+            "memcached set: value too large for this store: 2000000 bytes, the limit is 1048576"
+        );
     }
 }

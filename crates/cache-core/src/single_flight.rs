@@ -29,10 +29,8 @@ struct Table {
     shards: [Mutex<HashMap<FlightKey, Arc<Flight>>>; SHARDS],
 }
 
-static TABLE: LazyLock<Table> = LazyLock::new(|| Table {
-    hasher: RandomState::new(),
-    shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
-});
+static TABLE: LazyLock<Table> =
+    LazyLock::new(|| Table { hasher: RandomState::new(), shards: std::array::from_fn(|_| Mutex::new(HashMap::new())) });
 
 impl Table {
     fn shard(&self, key: &FlightKey) -> MutexGuard<'_, HashMap<FlightKey, Arc<Flight>>> {

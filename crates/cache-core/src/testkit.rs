@@ -294,11 +294,17 @@ pub async fn incr_after_set<C: Cache + ?Sized>(cache: &C) {
 /// `incr` on a value that is not a decimal integer fails with `NotAnInteger` and
 /// leaves the value as it was.
 pub async fn incr_rejects_non_integers<C: Cache + ?Sized>(cache: &C) {
-    for (index, value) in [&b"abc"[..], b"1.5", b"", b" 7", b"\xff\xfe", b"99999999999999999999"].into_iter().enumerate() {
+    for (index, value) in
+        [&b"abc"[..], b"1.5", b"", b" 7", b"\xff\xfe", b"99999999999999999999"].into_iter().enumerate()
+    {
         let key = format!("not-a-number-{index}");
         cache.set(&key, Bytes::copy_from_slice(value), Ttl::Never).await.expect("set");
         expect_kind(cache.incr(&key, 1).await, ErrorKind::NotAnInteger, &format!("incr of {value:?}"));
-        assert_eq!(cache.get(&key).await.expect("get").as_deref(), Some(value), "a failed incr must not touch the value");
+        assert_eq!(
+            cache.get(&key).await.expect("get").as_deref(),
+            Some(value),
+            "a failed incr must not touch the value"
+        );
     }
 }
 
@@ -400,7 +406,8 @@ pub async fn add_is_atomic_under_race<C: Cache + ?Sized + 'static>(cache: &Arc<C
             (racer, won)
         });
     }
-    let winners: Vec<usize> = racers.join_all().await.into_iter().filter_map(|(racer, won)| won.then_some(racer)).collect();
+    let winners: Vec<usize> =
+        racers.join_all().await.into_iter().filter_map(|(racer, won)| won.then_some(racer)).collect();
     assert_eq!(winners.len(), 1, "exactly one add must win, winners: {winners:?}");
     assert_eq!(cache.get("contested").await.expect("get"), Some(bytes(&winners[0].to_string())));
 }
@@ -451,7 +458,11 @@ pub async fn large_value<C: Cache + ?Sized>(cache: &C) {
         assert!(cache.get("large").await.expect("get 1 MiB") == Some(large), "the 1 MiB value came back changed");
     } else {
         expect_kind(cache.set("large", large, Ttl::Never).await, ErrorKind::ValueTooLarge, "set 1 MiB over the limit");
-        assert_eq!(cache.get("large").await.expect("get"), Some(bytes("small")), "a refused set must keep the old value");
+        assert_eq!(
+            cache.get("large").await.expect("get"),
+            Some(bytes("small")),
+            "a refused set must keep the old value"
+        );
     }
     if let Some(limit) = capabilities.max_value_len.filter(|&limit| limit < 64 * MIB) {
         let over = Bytes::from(vec![b'x'; limit + 1]);
@@ -484,7 +495,10 @@ pub async fn hostile_keys<C: Cache + ?Sized>(cache: &C) {
         "x".repeat(10 * 1024),
     ];
     for (index, key) in keys.iter().enumerate() {
-        cache.set(key, bytes(&index.to_string()), Ttl::Never).await.unwrap_or_else(|error| panic!("set {key:?}: {error}"));
+        cache
+            .set(key, bytes(&index.to_string()), Ttl::Never)
+            .await
+            .unwrap_or_else(|error| panic!("set {key:?}: {error}"));
     }
     for (index, key) in keys.iter().enumerate() {
         let got = cache.get(key).await.unwrap_or_else(|error| panic!("get {key:?}: {error}"));
@@ -530,8 +544,16 @@ pub async fn clear_respects_prefix<C: Cache + ?Sized>(mine: &C, sibling: &C, unp
     if mine.capabilities().clear {
         mine.clear().await.expect("clear");
         assert_eq!(mine.get_many(&["shared-name", "only-here"]).await.expect("get_many"), vec![None, None]);
-        assert_eq!(sibling.get("shared-name").await.expect("get"), Some(bytes("sibling")), "clear crossed into another prefix");
-        assert_eq!(unprefixed.get("shared-name").await.expect("get"), Some(bytes("unprefixed")), "clear removed unprefixed keys");
+        assert_eq!(
+            sibling.get("shared-name").await.expect("get"),
+            Some(bytes("sibling")),
+            "clear crossed into another prefix"
+        );
+        assert_eq!(
+            unprefixed.get("shared-name").await.expect("get"),
+            Some(bytes("unprefixed")),
+            "clear removed unprefixed keys"
+        );
         assert_eq!(unprefixed.get("only-here").await.expect("get"), Some(bytes("unprefixed")));
     } else {
         expect_kind(mine.clear().await, ErrorKind::Unsupported, "clear where capabilities say it is not supported");
