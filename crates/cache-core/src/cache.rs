@@ -101,13 +101,16 @@ pub trait Cache: Debug + Send + Sync {
     /// What this store can do.
     fn capabilities(&self) -> Capabilities;
 
-    /// A value identifying the store instance behind this handle, shared by every
-    /// `Arc`/`Box` that points to it; used to scope single-flight loads.
+    /// Which `get_or_insert_with` loads may be shared: two handles with equal scopes see
+    /// the same entries under the same key. The first part identifies the storage, the
+    /// second is the namespace (prefix) within it.
     ///
-    /// Wrappers and forwarding impls must forward it; stores keep the default.
-    #[doc(hidden)]
-    fn instance_id(&self) -> usize {
-        std::ptr::from_ref(self).cast::<()>() as usize
+    /// The default (this handle's address, no namespace) suits a store that owns its
+    /// state. A store whose clones share storage returns the shared storage's address and
+    /// its prefix, so every clone joins the same loads and two prefixes never do.
+    /// Wrappers and forwarding impls forward it.
+    fn single_flight_scope(&self) -> (usize, &str) {
+        (std::ptr::from_ref(self).cast::<()>() as usize, "")
     }
 }
 
@@ -151,8 +154,8 @@ macro_rules! forward_cache {
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()
             }
-            fn instance_id(&self) -> usize {
-                (**self).instance_id()
+            fn single_flight_scope(&self) -> (usize, &str) {
+                (**self).single_flight_scope()
             }
         }
     )+};

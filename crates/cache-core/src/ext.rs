@@ -59,7 +59,7 @@ pub trait CacheExt: Cache {
             return Ok(value);
         }
         let leader = loop {
-            match single_flight::join(self.instance_id(), key) {
+            match single_flight::join(self.single_flight_scope(), key) {
                 Role::Leader(leader) => break leader,
                 Role::Follower(follower) => match follower.wait().await {
                     Some(outcome) => return outcome.map_err(|shared| shared_failure(&shared)),

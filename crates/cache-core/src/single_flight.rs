@@ -1,9 +1,10 @@
 //! At most one load per key and store at a time, for `get_or_insert_with`.
 //!
-//! Flights live in one process-wide table keyed by the store instance
-//! ([`Cache::instance_id`](crate::Cache::instance_id)) and the key, so every handle to a
-//! store (`Arc` clones, `Box<dyn Cache>`) shares them, and the extension trait needs no
-//! state inside each store. The table holds an entry only while a load runs.
+//! Flights live in one process-wide table keyed by the store's
+//! [`single_flight_scope`](crate::Cache::single_flight_scope) and the key, so every handle
+//! to a store (`Arc` clones, `Box<dyn Cache>`, clones of handle-style stores) shares them,
+//! and the extension trait needs no state inside each store. The table holds an entry
+//! only while a load runs.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -18,7 +19,8 @@ use crate::Error;
 /// What a finished flight hands to the callers that waited on it.
 pub(crate) type Outcome = Result<Bytes, Arc<Error>>;
 
-type FlightKey = (usize, Box<str>);
+/// (storage, namespace, key).
+type FlightKey = (usize, Box<str>, Box<str>);
 
 /// Shards keep unrelated keys from queueing on one lock; 32 is plenty for a table
 /// touched only on misses.
@@ -106,9 +108,9 @@ impl Drop for Leader {
     }
 }
 
-/// Joins the flight for `key` on store `instance`, leading it if none is running.
-pub(crate) fn join(instance: usize, key: &str) -> Role {
-    let key: FlightKey = (instance, key.into());
+/// Joins the flight for `key` in `scope`, leading it if none is running.
+pub(crate) fn join(scope: (usize, &str), key: &str) -> Role {
+    let key: FlightKey = (scope.0, scope.1.into(), key.into());
     let mut shard = TABLE.shard(&key);
     if let Some(flight) = shard.get(&key) {
         return Role::Follower(Follower(Arc::clone(flight)));
@@ -116,4 +118,53 @@ pub(crate) fn join(instance: usize, key: &str) -> Role {
     let flight = Arc::new(Flight::default());
     shard.insert(key.clone(), Arc::clone(&flight));
     Role::Leader(Leader { key: Some(key), flight })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lead(scope: (usize, &str), key: &str) -> Leader {
+        match join(scope, key) {
+            Role::Leader(leader) => leader,
+            Role::Follower(_) => panic!("expected to lead {scope:?} {key:?}"),
+        }
+    }
+
+    fn follow(scope: (usize, &str), key: &str) -> Follower {
+        match join(scope, key) {
+            Role::Follower(follower) => follower,
+            Role::Leader(_) => panic!("expected to follow {scope:?} {key:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn followers_share_the_leaders_outcome() {
+        let leader = lead((1, "ns:"), "shared-outcome");
+        let follower = follow((1, "ns:"), "shared-outcome");
+        let waiting = tokio::spawn(follower.wait());
+        leader.finish(Ok(Bytes::from_static(b"value")));
+        let outcome = waiting.await.expect("follower task").expect("an outcome");
+        assert_eq!(outcome.expect("ok"), Bytes::from_static(b"value"));
+        // The finished flight is gone: the next caller leads a new one.
+        drop(lead((1, "ns:"), "shared-outcome"));
+    }
+
+    #[test]
+    fn namespaces_and_stores_never_share_a_flight() {
+        let _a = lead((1, "a:"), "same-key");
+        let _b = lead((1, "b:"), "same-key");
+        let _other_store = lead((2, "a:"), "same-key");
+        let _other_key = lead((1, "a:"), "other-key");
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_flight_wakes_followers_without_an_outcome() {
+        let leader = lead((3, ""), "abandoned");
+        let follower = follow((3, ""), "abandoned");
+        let waiting = tokio::spawn(follower.wait());
+        drop(leader);
+        assert!(waiting.await.expect("follower task").is_none(), "no outcome: the follower must retry");
+        drop(lead((3, ""), "abandoned"));
+    }
 }

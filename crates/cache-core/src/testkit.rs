@@ -9,7 +9,7 @@
 //! - `unprefixed`: the concrete store with no prefix, on its own isolated store;
 //! - `boxed`: the store behind `Box<dyn Cache>` (and `Arc`), with a random prefix.
 //!
-//! ```ignore
+//! ```text
 //! struct MemoryHarness;
 //!
 //! impl cache_core::testkit::Harness for MemoryHarness { /* ... */ }
