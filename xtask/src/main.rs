@@ -1,2 +1,228 @@
-//! `cargo xtask`: the project's own build tasks.
-fn main() {}
+//! `cargo xtask`: the project's own build tasks (matklad's cargo-xtask pattern).
+//!
+//! - `cargo xtask test`: fmt, clippy, then every workspace test including the ignored ones,
+//!   against real servers this task provisions, starts and stops.
+//! - `cargo xtask servers up [NAME...]` / `down` / `list`: the same servers for manual work.
+//! - `cargo xtask bench [ARGS]`: the criterion benches.
+//!
+//! The servers, and which crate needs which, are listed in one table: `servers.rs`.
+
+mod launch;
+mod net;
+mod servers;
+mod state;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use launch::Servers;
+use servers::Server;
+
+/// Errors are messages for a person at a terminal; nothing matches on them.
+type Result<T, E = String> = std::result::Result<T, E>;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test                     cargo fmt --check, cargo clippy -D warnings, then cargo test
+                           --include-ignored with every server a workspace crate needs
+                           (installed if missing, started on free loopback ports, stopped after)
+  servers up [NAME...]     start the named servers (default: all), print `export VAR=value`
+                           lines and leave them running
+  servers down             stop the servers `servers up` started
+  servers list             the known servers, the crate that needs each, and their variables
+  bench [ARGS...]          cargo bench -p benches [ARGS...]
+  help                     this message
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["test"] => Paths::find().and_then(|paths| test(&paths)),
+        ["servers", "up", names @ ..] => Paths::find().and_then(|paths| servers_up(&paths, names)),
+        ["servers", "down"] => Paths::find().and_then(|paths| servers_down(&paths)),
+        ["servers", "list"] => Paths::find().map(|paths| servers_list(&paths)),
+        ["bench", rest @ ..] => {
+            Paths::find().and_then(|paths| cargo(&paths, "bench", &[&["bench", "-p", "benches"], rest]))
+        }
+        ["help" | "-h" | "--help"] => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            let given = if args.is_empty() { "no command".to_owned() } else { format!("`{}`", args.join(" ")) };
+            eprint!("cargo xtask: {given} is not a command I know.\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("cargo xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where things live. Server files go under the target directory so one `cargo clean`
+/// removes them and a CI machine with a persistent `CARGO_TARGET_DIR` keeps its venv warm.
+#[derive(Debug, Clone)]
+pub(crate) struct Paths {
+    /// The workspace root.
+    pub(crate) root: PathBuf,
+    /// `target/xtask`: one directory per server, the shared venv, the state file.
+    pub(crate) xtask: PathBuf,
+}
+
+impl Paths {
+    fn find() -> Result<Self> {
+        // `cargo run` sets it at run time; the compile-time value is the fallback for a binary
+        // started by hand, and can be stale if the checkout moved since the build.
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let root = manifest_dir
+            .parent()
+            .filter(|root| root.join("Cargo.toml").is_file())
+            .ok_or_else(|| format!("no workspace Cargo.toml above {}", manifest_dir.display()))?
+            .to_path_buf();
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => {
+                let dir = PathBuf::from(dir);
+                if dir.is_absolute() {
+                    dir
+                } else {
+                    // Cargo resolves a relative target dir against the directory it ran in.
+                    std::env::current_dir().map_err(|error| format!("current directory: {error}"))?.join(dir)
+                }
+            }
+            _ => root.join("target"),
+        };
+        Ok(Self::at(root, &target))
+    }
+
+    pub(crate) fn at(root: PathBuf, target: &Path) -> Self {
+        Self { root, xtask: target.join("xtask") }
+    }
+
+    pub(crate) fn state_file(&self) -> PathBuf {
+        self.xtask.join("servers.state")
+    }
+
+    pub(crate) fn venv(&self) -> PathBuf {
+        self.xtask.join("venv")
+    }
+}
+
+/// Runs `cargo <args>` in the workspace root, with the cargo that started us.
+fn cargo(paths: &Paths, step: &str, args: &[&[&str]]) -> Result<()> {
+    cargo_with_env(paths, step, args, &[])
+}
+
+fn cargo_with_env(paths: &Paths, step: &str, args: &[&[&str]], env: &[(String, String)]) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let args: Vec<&str> = args.concat();
+    eprintln!("\n==> cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(&args)
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .current_dir(&paths.root)
+        .status()
+        .map_err(|error| format!("{step}: cannot run {}: {error}", cargo.to_string_lossy()))?;
+    if status.success() { Ok(()) } else { Err(format!("{step} failed ({status})")) }
+}
+
+fn test(paths: &Paths) -> Result<()> {
+    cargo(paths, "cargo fmt", &[&["fmt", "--all", "--check"]])?;
+    cargo(
+        paths,
+        "cargo clippy",
+        &[&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]],
+    )?;
+
+    let needed = servers::needed_by(&paths.root);
+    if needed.is_empty() {
+        eprintln!("\n==> servers: no workspace crate needs one");
+    } else {
+        let list: Vec<String> =
+            needed.iter().map(|server| format!("{} (for {})", server.name, server.needed_by)).collect();
+        eprintln!("\n==> servers: {}", list.join(", "));
+    }
+    launch::stop_leftovers(paths)?;
+    let mut servers = Servers::new(paths);
+    if let Err(error) = start_all(&mut servers, &needed) {
+        servers.print_logs();
+        return Err(error);
+    }
+    let env = servers.env();
+    for (name, value) in &env {
+        eprintln!("    {name}={value}");
+    }
+
+    let tested = cargo_with_env(
+        paths,
+        "cargo test",
+        &[&["test", "--workspace", "--all-features", "--no-fail-fast", "--", "--include-ignored"]],
+        &env,
+    );
+    if tested.is_err() {
+        servers.print_logs();
+    }
+    let stopped = servers.stop_all();
+    tested.and(stopped)
+}
+
+fn start_all(servers: &mut Servers<'_>, wanted: &[&'static Server]) -> Result<()> {
+    launch::provision(servers.paths(), wanted)?;
+    for server in wanted {
+        servers.start(server)?;
+    }
+    Ok(())
+}
+
+fn servers_up(paths: &Paths, names: &[&str]) -> Result<()> {
+    let wanted: Vec<&'static Server> = if names.is_empty() {
+        servers::SERVERS.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|name| {
+                servers::find(name).ok_or_else(|| {
+                    let known: Vec<&str> = servers::SERVERS.iter().map(|server| server.name).collect();
+                    format!("no server named `{name}`; known: {}", known.join(", "))
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    launch::stop_leftovers(paths)?;
+    let mut servers = Servers::new(paths);
+    if let Err(error) = start_all(&mut servers, &wanted) {
+        servers.print_logs();
+        return Err(error);
+    }
+    for (name, value) in servers.env() {
+        println!("export {name}={value}");
+    }
+    eprintln!("servers left running; stop them with `cargo xtask servers down` ({})", paths.state_file().display());
+    servers.leave_running();
+    Ok(())
+}
+
+fn servers_down(paths: &Paths) -> Result<()> {
+    if !launch::stop_leftovers(paths)? {
+        eprintln!("no servers recorded in {}", paths.state_file().display());
+    }
+    Ok(())
+}
+
+fn servers_list(paths: &Paths) {
+    let needed = servers::needed_by(&paths.root);
+    for server in servers::SERVERS {
+        let vars: Vec<&str> = server.env.iter().map(|env| env.var).collect();
+        let used =
+            if needed.iter().any(|wanted| wanted.name == server.name) { "started by `test`" } else { "not needed yet" };
+        println!("{:<14} for {:<16} {:<34} {used}", server.name, server.needed_by, vars.join(" "));
+    }
+}
