@@ -232,7 +232,8 @@ impl<'a> Servers<'a> {
         if self.running.is_empty() {
             return Ok(());
         }
-        eprintln!("\n==> stopping servers");
+        let names: Vec<&str> = self.running.iter().rev().map(|record| record.name.as_str()).collect();
+        eprintln!("\n==> stopping {}", names.join(", "));
         let mut errors = Vec::new();
         let mut left = Vec::new();
         for record in self.running.drain(..).rev() {
@@ -306,8 +307,7 @@ pub(crate) fn stop_leftovers(paths: &Paths) -> Result<bool> {
         let _ = fs::remove_file(&file);
         return Ok(false);
     }
-    let names: Vec<&str> = records.iter().map(|record| record.name.as_str()).collect();
-    eprintln!("==> stopping {} (recorded in {})", names.join(", "), file.display());
+    eprintln!("\n==> servers recorded as running in {}", file.display());
     // The same guard as a run that started them: it saves what is left and stops it all.
     let mut servers = Servers::new(paths);
     servers.running = records;

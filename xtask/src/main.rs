@@ -53,8 +53,12 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         _ => {
-            let given = if args.is_empty() { "no command".to_owned() } else { format!("`{}`", args.join(" ")) };
-            eprint!("cargo xtask: {given} is not a command I know.\n\n{USAGE}");
+            let problem = if args.is_empty() {
+                "a command is needed".to_owned()
+            } else {
+                format!("unknown command `{}`", args.join(" "))
+            };
+            eprint!("cargo xtask: {problem}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
