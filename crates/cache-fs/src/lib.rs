@@ -1,0 +1,574 @@
+//! `FsCache`: a [`Cache`] kept as a directory of atomic, checksummed files that many
+//! processes share safely, with values that can be streamed in and out.
+//!
+//! ```
+//! use cache_core::{Cache, Ttl};
+//! use cache_fs::FsCache;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cache_core::Result<()> {
+//! # let tmp = tempfile::tempdir().map_err(|e| cache_core::Error::new(cache_core::ErrorKind::Unexpected, "doc", "tempdir").with_source(e))?;
+//! # let dir = tmp.path();
+//! let cache = FsCache::builder(dir).prefix("thumbnails:").max_bytes(512 << 20).build().await?;
+//! cache.set("cat.png", b"...".to_vec().into(), Ttl::secs(3600)).await?;
+//! assert_eq!(cache.get("cat.png").await?.as_deref(), Some(&b"..."[..]));
+//!
+//! // Values larger than memory go through the streaming API.
+//! let written = cache.set_stream("video", &b"a long stream"[..], Ttl::Never).await?;
+//! let mut reader = cache.get_stream("video").await?.expect("just written");
+//! let mut back = Vec::new();
+//! tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut back).await.expect("read");
+//! assert_eq!(back.len() as u64, written);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! ```text
+//! <dir>/locks/00 .. ff                      one lock file per shard (created on first use)
+//! <dir>/ns-<128-bit hash of prefix>/ab/cd/abcd…(64 hex)   entries
+//! <dir>/ns-…/ab/cd/.tmp-<pid>-<n>           temp files being written
+//! ```
+//!
+//! An entry's file name is the SHA-256 of the prefix's length, the prefix and the key, so
+//! any key (`../`, NUL, 10 KiB) is a safe path; two levels of 256 directories keep
+//! directories small. Each prefix (the empty one included) has its own namespace
+//! directory, so [`clear`](Cache::clear) removes exactly its own entries. The entry holds
+//! the prefix and key and both are compared on read: a hash collision is a miss, never
+//! another key's value.
+//!
+//! An entry is a 48-byte header (magic, format version, expiry in Unix milliseconds,
+//! prefix, key and value lengths, an XXH3-64 checksum), then the prefix, the key and the
+//! value. A file whose lengths do not add up to its size, or whose checksum does not
+//! match, reads as a miss and is removed: never wrong data, never an error.
+//!
+//! # Writes, durability and processes
+//!
+//! Every write goes to a temp file in the entry's own directory, which is then renamed
+//! over the entry: a reader, in any process, sees the old entry or the new one, never a
+//! mix, and a writer killed at any point leaves the old entry in place. [`Durability`]
+//! says what survives a power cut as well.
+//!
+//! Writers in any process take a per-shard lock (an `flock(2)` on `<dir>/locks/<shard>`,
+//! 256 shards keyed by the entry name's first byte, plus a mutex per shard inside the
+//! process) around the moment they decide and rename, which makes [`add`](Cache::add),
+//! [`incr`](Cache::incr) and [`delete`](Cache::delete) atomic across processes. Readers
+//! never lock.
+//!
+//! # Capacity
+//!
+//! [`FsCacheBuilder::max_entries`] and [`FsCacheBuilder::max_bytes`] bound a namespace.
+//! When a write through this handle takes it over a limit, a sweep walks the namespace:
+//! it removes every expired entry first, then the least recently read or written
+//! entries until the namespace is at 90% of the limit. An entry that never expires is
+//! therefore never removed while an expired one remains. Recency is the file's access
+//! time, which a read refreshes at most once a second. There is no shared count file to
+//! corrupt: each handle keeps its own count (see [`FsCache::len`]), which every sweep
+//! resets from the disk.
+//!
+//! # Async and blocking
+//!
+//! File system calls block, so each operation runs as one `tokio::task::spawn_blocking`
+//! task: a `get` is one hand-off to the blocking pool, then `open`, `fstat`, one `read`
+//! and `close` (plus a `futimens` at most once a second per entry). Streams read and
+//! write through `tokio::fs::File`, which does the same in chunks.
+//!
+//! Linux is the target; the crate uses Unix file modes, `O_NOFOLLOW` and `flock`.
+#![cfg(unix)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
+
+mod entry;
+mod error;
+mod lock;
+mod store;
+mod stream;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cache_core::{Cache, Capabilities, Result, Ttl};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::entry::{HEADER_LEN, Header};
+use crate::error::FsError;
+use crate::store::{Settings, Store, expiry_ms};
+
+pub use crate::stream::ValueReader;
+
+/// Entry files are private to the owner unless configured otherwise.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+/// Directories are private to the owner unless configured otherwise.
+pub const DEFAULT_DIR_MODE: u32 = 0o700;
+
+/// How long the caller waits for a write to reach stable storage.
+///
+/// Every level writes a temp file and renames it, so a crashed or killed *process* never
+/// leaves a torn entry. The levels differ in what survives a power cut or kernel crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// No `fsync`. After a power cut, a recent write may be lost, or (on file systems
+    /// that do not order data before renames) its file may be empty or zero-filled; the
+    /// checksum turns that into a miss. The fastest; a cache can usually recompute.
+    #[default]
+    None,
+    /// `fdatasync` the temp file before the rename: a write that returned is either
+    /// fully there after a power cut or the previous value is.
+    SyncData,
+    /// As `SyncData`, and `fsync` the directory after the rename (and after creating a
+    /// directory), so a write that returned survives a power cut.
+    SyncAll,
+}
+
+/// Settings for an [`FsCache`]; see [`FsCache::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FsCacheBuilder {
+    directory: Option<PathBuf>,
+    prefix: String,
+    default_ttl: Option<Duration>,
+    durability: Durability,
+    max_entries: Option<u64>,
+    max_bytes: Option<u64>,
+    file_mode: u32,
+    dir_mode: u32,
+    create_directory: bool,
+}
+
+impl Default for FsCacheBuilder {
+    fn default() -> Self {
+        FsCacheBuilder::new()
+    }
+}
+
+impl FsCacheBuilder {
+    /// A builder with no directory yet; set one with [`directory`](Self::directory).
+    pub fn new() -> Self {
+        FsCacheBuilder {
+            directory: None,
+            prefix: String::new(),
+            default_ttl: None,
+            durability: Durability::None,
+            max_entries: None,
+            max_bytes: None,
+            file_mode: DEFAULT_FILE_MODE,
+            dir_mode: DEFAULT_DIR_MODE,
+            create_directory: false,
+        }
+    }
+
+    /// The directory that holds the cache. Several caches, in one process or many, may
+    /// share it: each prefix is its own namespace.
+    pub fn directory(mut self, directory: impl Into<PathBuf>) -> Self {
+        self.directory = Some(directory.into());
+        self
+    }
+
+    /// The namespace of this cache's keys (default: none, its own namespace too).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The lifetime of entries written with [`Ttl::Default`] (default: never expire).
+    pub fn default_ttl(mut self, lifetime: Duration) -> Self {
+        self.default_ttl = Some(lifetime);
+        self
+    }
+
+    /// What a write waits for before it returns (default: [`Durability::None`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The most entries this namespace keeps before a sweep evicts (default: no limit).
+    pub fn max_entries(mut self, max_entries: u64) -> Self {
+        self.max_entries = Some(max_entries);
+        self
+    }
+
+    /// The most bytes of entry files (headers, keys and values) this namespace keeps
+    /// before a sweep evicts (default: no limit).
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = Some(max_bytes);
+        self
+    }
+
+    /// Permission bits of entry and lock files (default `0o600`); must include `0o600`.
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
+        self
+    }
+
+    /// Permission bits of the directories the cache creates (default `0o700`); must
+    /// include `0o700`.
+    pub fn dir_mode(mut self, mode: u32) -> Self {
+        self.dir_mode = mode;
+        self
+    }
+
+    /// Whether `build` creates a missing directory, its parents included (default: no,
+    /// a missing directory is an error).
+    pub fn create_directory(mut self, create: bool) -> Self {
+        self.create_directory = create;
+        self
+    }
+
+    /// Checks the settings and the directory, creates the cache's own subdirectories, and
+    /// counts what the namespace already holds (one walk of it, removing expired entries).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`](cache_core::ErrorKind::InvalidConfig), with the path in
+    /// the context, when no directory was set, it is missing (and `create_directory` is
+    /// off), is not a directory or is not writable, or when a mode lacks the owner's bits.
+    pub async fn build(self) -> Result<FsCache> {
+        let operation = "build";
+        let settings = self.settings().map_err(|error| error.into_core(operation))?;
+        let create = self.create_directory;
+        let store = tokio::task::spawn_blocking(move || -> std::result::Result<Store, FsError> {
+            open_root(&settings.root, create, settings.dir_mode)?;
+            let store = Store::new(settings);
+            store.prepare()?;
+            store.sweep()?;
+            Ok(store)
+        })
+        .await
+        .map_err(|error| FsError::Task(error).into_core(operation))?
+        .map_err(|error| error.into_core(operation))?;
+        Ok(FsCache { store: Arc::new(store) })
+    }
+
+    fn settings(&self) -> std::result::Result<Settings, FsError> {
+        let root = self.directory.clone().ok_or_else(|| FsError::Config("no directory was set".into()))?;
+        if self.file_mode & !0o7777 != 0 || self.file_mode & DEFAULT_FILE_MODE != DEFAULT_FILE_MODE {
+            return Err(FsError::Config(format!("file mode {:o} must be within 7777 and include 600", self.file_mode)));
+        }
+        if self.dir_mode & !0o7777 != 0 || self.dir_mode & DEFAULT_DIR_MODE != DEFAULT_DIR_MODE {
+            return Err(FsError::Config(format!(
+                "directory mode {:o} must be within 7777 and include 700",
+                self.dir_mode
+            )));
+        }
+        Ok(Settings {
+            root,
+            prefix: self.prefix.clone(),
+            default_ttl: self.default_ttl,
+            durability: self.durability,
+            max_entries: self.max_entries,
+            max_bytes: self.max_bytes,
+            file_mode: self.file_mode,
+            dir_mode: self.dir_mode,
+        })
+    }
+}
+
+fn open_root(root: &Path, create: bool, dir_mode: u32) -> std::result::Result<(), FsError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::metadata(root) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => Err(FsError::Directory { what: "not a directory", path: root.to_path_buf(), source: None }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && create => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(dir_mode)
+            .create(root)
+            .and_then(|()| std::fs::set_permissions(root, std::fs::Permissions::from_mode(dir_mode)))
+            .map_err(|source| FsError::Directory {
+                what: "cannot create the cache directory",
+                path: root.to_path_buf(),
+                source: Some(source),
+            }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(FsError::Directory {
+            what: "the cache directory does not exist",
+            path: root.to_path_buf(),
+            source: Some(error),
+        }),
+        Err(error) => Err(FsError::Directory {
+            what: "cannot reach the cache directory",
+            path: root.to_path_buf(),
+            source: Some(error),
+        }),
+    }
+}
+
+/// What [`FsCache::sweep`] removed and found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SweepReport {
+    /// Expired entries removed.
+    pub expired: u64,
+    /// Truncated or corrupt entries removed.
+    pub corrupt: u64,
+    /// Live entries removed to get under the limits, least recently used first.
+    pub evicted: u64,
+    /// Temp files of writers that died (older than an hour) removed.
+    pub stale_temps: u64,
+    /// Entries left in the namespace.
+    pub entries: u64,
+    /// Bytes of entry files left in the namespace.
+    pub bytes: u64,
+}
+
+/// A [`Cache`] stored as files in a directory; see the [crate docs](crate).
+///
+/// Cloning is cheap and shares the handle (its lock files and its count).
+#[derive(Debug, Clone)]
+pub struct FsCache {
+    store: Arc<Store>,
+}
+
+/// Chunk size for streaming a value in: large enough to keep syscalls few, small enough
+/// that memory stays bounded whatever the value's size.
+const STREAM_CHUNK: usize = 256 * 1024;
+
+impl FsCache {
+    /// A builder for a cache in `directory`.
+    pub fn builder(directory: impl Into<PathBuf>) -> FsCacheBuilder {
+        FsCacheBuilder::new().directory(directory)
+    }
+
+    /// The directory given to the builder.
+    pub fn directory(&self) -> &Path {
+        &self.store.settings().root
+    }
+
+    /// This cache's prefix (`""` = none).
+    pub fn prefix(&self) -> &str {
+        &self.store.settings().prefix
+    }
+
+    /// The directory holding this prefix's entries.
+    pub fn namespace_directory(&self) -> &Path {
+        self.store.namespace()
+    }
+
+    /// The file that holds (or would hold) `key`'s entry, for inspection and tooling.
+    pub fn entry_path(&self, key: &str) -> PathBuf {
+        self.store.slot(key).path
+    }
+
+    /// Entries in this namespace as this handle knows them: exact when this handle is the
+    /// only writer, and otherwise as of the last sweep plus this handle's own writes
+    /// since. Costs an atomic load; [`sweep`](Self::sweep) recounts from the disk.
+    pub fn len(&self) -> u64 {
+        self.store.len()
+    }
+
+    /// Whether [`len`](Self::len) is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of entry files (headers, keys and values) in this namespace, known the same
+    /// way as [`len`](Self::len).
+    pub fn size_bytes(&self) -> u64 {
+        self.store.size_bytes()
+    }
+
+    /// Walks the namespace: removes expired and corrupt entries and dead writers' temp
+    /// files, evicts least recently used entries while over a limit, and recounts
+    /// [`len`](Self::len) and [`size_bytes`](Self::size_bytes). Writes run it by themselves
+    /// when they take the namespace over a limit.
+    ///
+    /// # Errors
+    /// When the namespace cannot be listed or a lock file cannot be opened.
+    pub async fn sweep(&self) -> Result<SweepReport> {
+        let swept = self.run("sweep", Store::sweep).await?;
+        Ok(SweepReport {
+            expired: swept.expired,
+            corrupt: swept.corrupt,
+            evicted: swept.evicted,
+            stale_temps: swept.stale_temps,
+            entries: swept.entries,
+            bytes: swept.bytes,
+        })
+    }
+
+    /// Stores everything `reader` yields under `key`, without holding it in memory, and
+    /// returns the value's length. Like [`set`](Cache::set), the entry is replaced
+    /// atomically once the whole value is on disk; until then readers see the old one.
+    ///
+    /// # Errors
+    /// When `reader` fails (the old value is kept), or the disk does: a full disk is
+    /// [`ErrorKind::Unavailable`](cache_core::ErrorKind::Unavailable), and the old value
+    /// stays readable.
+    pub async fn set_stream<R>(&self, key: &str, mut reader: R, ttl: Ttl) -> Result<u64>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        let operation = "set_stream";
+        let expires_ms = expiry_ms(ttl.lifetime(self.store.settings().default_ttl));
+        let slot = self.store.slot(key);
+        let prefix = self.store.settings().prefix.clone().into_bytes();
+        let mut placeholder = Vec::with_capacity(HEADER_LEN + prefix.len() + key.len());
+        placeholder.resize(HEADER_LEN, 0);
+        placeholder.extend_from_slice(&prefix);
+        placeholder.extend_from_slice(key.as_bytes());
+        let store = Arc::clone(&self.store);
+        let dir = slot.dir.clone();
+        let slot_for_create = store::Slot { shard: slot.shard, dir: slot.dir.clone(), path: slot.path.clone() };
+        let (file, temp) = self
+            .blocking(operation, move || {
+                let (mut file, temp) = store.create_temp(&slot_for_create)?;
+                let path = temp.path().unwrap_or(&slot_for_create.dir).to_path_buf();
+                std::io::Write::write_all(&mut file, &placeholder)
+                    .map_err(|error| FsError::io("writing", &path, error))?;
+                Ok((file, temp))
+            })
+            .await?;
+        let temp_path = temp.path().unwrap_or(&dir).to_path_buf();
+        let io_error = |action: &'static str, error| FsError::io(action, &temp_path, error).into_core(operation);
+
+        let mut checksum = entry::Checksum::new();
+        checksum.update(&prefix);
+        checksum.update(key.as_bytes());
+        let mut file = tokio::fs::File::from_std(file);
+        let mut chunk = vec![0; STREAM_CHUNK];
+        let mut value_len: u64 = 0;
+        loop {
+            let read = reader.read(&mut chunk).await.map_err(|error| FsError::Source(error).into_core(operation))?;
+            if read == 0 {
+                break;
+            }
+            let bytes = &chunk[..read];
+            checksum.update(bytes);
+            file.write_all(bytes).await.map_err(|error| io_error("writing", error))?;
+            value_len += read as u64;
+        }
+        file.flush().await.map_err(|error| io_error("writing", error))?;
+        let file = file.into_std().await;
+
+        let mut header = Header::new(expires_ms, &prefix, key.as_bytes(), value_len);
+        header.checksum = checksum.finish(&header);
+        let file_len = header.file_len().unwrap_or(0);
+        let store = Arc::clone(&self.store);
+        self.blocking(operation, move || {
+            let path = temp.path().unwrap_or(&slot.dir).to_path_buf();
+            std::os::unix::fs::FileExt::write_all_at(&file, &header.encode(), 0)
+                .map_err(|error| FsError::io("writing", &path, error))?;
+            store.sync_file(&file, &path)?;
+            drop(file);
+            store.publish(&slot, temp, file_len)
+        })
+        .await?;
+        Ok(value_len)
+    }
+
+    /// A reader over `key`'s value, or `None` on a miss. The value is not loaded into
+    /// memory; [`ValueReader::len`] says how long it is.
+    ///
+    /// The header and key are checked before this returns; the value's checksum is checked
+    /// as it is read, and a value that does not match (a file damaged on disk) ends in an
+    /// [`InvalidData`](std::io::ErrorKind::InvalidData) error instead of a clean end of
+    /// file. A caller that must not act on damaged bytes acts only after a clean end.
+    ///
+    /// # Errors
+    /// When the disk fails; a missing, expired or damaged entry is `Ok(None)`.
+    pub async fn get_stream(&self, key: &str) -> Result<Option<ValueReader>> {
+        let key = key.to_owned();
+        let opened = self.run("get_stream", move |store| store.open_value(&key)).await?;
+        Ok(opened.map(|(file, header, checksum)| ValueReader::new(tokio::fs::File::from_std(file), header, checksum)))
+    }
+
+    async fn run<T, F>(&self, operation: &'static str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> std::result::Result<T, FsError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        self.blocking(operation, move || work(&store)).await
+    }
+
+    async fn blocking<T, F>(&self, operation: &'static str, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> std::result::Result<T, FsError> + Send + 'static,
+    {
+        match tokio::task::spawn_blocking(work).await {
+            Ok(result) => result.map_err(|error| error.into_core(operation)),
+            Err(error) => Err(FsError::Task(error).into_core(operation)),
+        }
+    }
+
+    fn expiry(&self, ttl: Ttl) -> u64 {
+        expiry_ms(ttl.lifetime(self.store.settings().default_ttl))
+    }
+}
+
+#[async_trait]
+impl Cache for FsCache {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let key = key.to_owned();
+        self.run("get", move |store| store.get(&key)).await
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+        let (key, expires_ms) = (key.to_owned(), self.expiry(ttl));
+        self.run("set", move |store| store.set(&key, &value, expires_ms)).await
+    }
+
+    async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool> {
+        let (key, expires_ms) = (key.to_owned(), self.expiry(ttl));
+        self.run("add", move |store| store.add(&key, &value, expires_ms)).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let key = key.to_owned();
+        self.run("delete", move |store| store.delete(&key)).await
+    }
+
+    async fn has(&self, key: &str) -> Result<bool> {
+        let key = key.to_owned();
+        self.run("has", move |store| store.has(&key)).await
+    }
+
+    async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
+        let key = key.to_owned();
+        self.run("incr", move |store| store.incr(&key, delta)).await
+    }
+
+    // The batch operations run in one blocking task instead of one per key.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let keys: Vec<String> = keys.iter().map(|&key| key.to_owned()).collect();
+        self.run("get_many", move |store| keys.iter().map(|key| store.get(key)).collect()).await
+    }
+
+    async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+        let entries: Vec<(String, Bytes)> =
+            entries.iter().map(|(key, value)| ((*key).to_owned(), value.clone())).collect();
+        let expires_ms = self.expiry(ttl);
+        self.run("set_many", move |store| entries.iter().try_for_each(|(key, value)| store.set(key, value, expires_ms)))
+            .await
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<usize> {
+        let keys: Vec<String> = keys.iter().map(|&key| key.to_owned()).collect();
+        self.run("delete_many", move |store| {
+            keys.iter().try_fold(0, |removed, key| Ok(removed + usize::from(store.delete(key)?)))
+        })
+        .await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.run("clear", Store::clear).await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut capabilities = Capabilities::default();
+        // Expiry is stored in Unix milliseconds, rounded up.
+        capabilities.ttl_resolution = Duration::from_millis(1);
+        capabilities.shared_between_processes = true;
+        capabilities
+    }
+
+    fn single_flight_scope(&self) -> (usize, &str) {
+        // Clones share the store, so they share loads; another handle built on the same
+        // directory loads on its own (the entry it writes is shared all the same).
+        (Arc::as_ptr(&self.store) as usize, self.prefix())
+    }
+}
