@@ -1,0 +1,297 @@
+//! Cleanup: removing what may go, with a dry run that only reports.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{TransactionBehavior, params};
+
+use crate::attr;
+use crate::error::{Error, Result};
+use crate::item::Status;
+use crate::registry::Registry;
+use crate::write::temp_name;
+
+/// What [`Registry::cleanup`] may remove. Always: Failed and Trash versions, Ready versions
+/// whose file is gone, and files in the registry that no record owns. Optionally: Ready
+/// versions beyond the newest N per key, and Uninitialized or Write versions older than an age
+/// (left behind by a process that died).
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_registry::Cleanup;
+///
+/// let plan = Cleanup::new().keep_newest(2).stale_after(Duration::from_secs(24 * 3600)).dry_run(true);
+/// # let _ = plan;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Cleanup {
+    keep_newest: Option<usize>,
+    stale_after: Option<Duration>,
+    dry_run: bool,
+}
+
+impl Cleanup {
+    /// The always-on rules only.
+    pub fn new() -> Self {
+        Cleanup::default()
+    }
+
+    /// Also removes Ready versions older than the newest `n` of each key (`n` = 0 removes all).
+    #[must_use]
+    pub fn keep_newest(mut self, n: usize) -> Self {
+        self.keep_newest = Some(n);
+        self
+    }
+
+    /// Also removes Uninitialized and Write versions created longer than `age` ago. A writer
+    /// still running that long loses its version (its commit then fails), so pick an age well
+    /// past the longest write.
+    #[must_use]
+    pub fn stale_after(mut self, age: Duration) -> Self {
+        self.stale_after = Some(age);
+        self
+    }
+
+    /// Only reports what would go.
+    #[must_use]
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+/// Why a version was (or, in a dry run, would be) removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reason {
+    /// It was Failed.
+    Failed,
+    /// It was in the Trash.
+    Trash,
+    /// It was Ready but its file was gone.
+    FileMissing,
+    /// It was Ready but newer Ready versions of its key fill the [`Cleanup::keep_newest`] quota.
+    Superseded,
+    /// It was Uninitialized or Write for longer than [`Cleanup::stale_after`].
+    Stale,
+}
+
+/// One version that cleanup removed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Removed {
+    /// The item key.
+    pub key: String,
+    /// The version.
+    pub version: u64,
+    /// The URI.
+    pub uri: String,
+    /// Its status when it was removed.
+    pub status: Status,
+    /// Why.
+    pub reason: Reason,
+    /// Bytes its files took on disk (0 when they were already gone).
+    pub bytes: u64,
+}
+
+/// What a cleanup removed, or in a dry run would remove.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CleanupReport {
+    /// Versions whose records (and files) went.
+    pub removed: Vec<Removed>,
+    /// Files no record owned.
+    pub orphan_files: Vec<PathBuf>,
+    /// Total bytes of the files removed.
+    pub bytes_freed: u64,
+    /// Whether this was a dry run (nothing was changed).
+    pub dry_run: bool,
+}
+
+struct Candidate {
+    id: i64,
+    status: Status,
+    file_name: String,
+    removed: Removed,
+}
+
+fn size_of(path: &std::path::Path) -> u64 {
+    std::fs::symlink_metadata(path).map(|meta| meta.len()).unwrap_or(0)
+}
+
+pub(crate) fn run(registry: &Registry, plan: &Cleanup) -> Result<CleanupReport> {
+    // The listing comes before the database read: a writer commits its record before creating
+    // its file, so every file listed here whose record is absent below is truly unowned.
+    let listed = list_files(registry)?;
+    let candidates = select_candidates(registry, plan)?;
+    let mut report = CleanupReport { dry_run: plan.dry_run, ..CleanupReport::default() };
+
+    let removed_ids: HashSet<i64> = if plan.dry_run {
+        candidates.iter().map(|candidate| candidate.id).collect()
+    } else {
+        delete_records(registry, &candidates)?
+    };
+    // Files of the versions removed here are counted with them, never again as orphans.
+    let mut handled = HashSet::new();
+    for candidate in candidates {
+        if !removed_ids.contains(&candidate.id) {
+            continue;
+        }
+        let mut removed = candidate.removed;
+        for name in [temp_name(&candidate.file_name), candidate.file_name] {
+            let path = registry.file_path(&name);
+            let bytes = size_of(&path);
+            if !plan.dry_run {
+                remove_if_present(&path)?;
+            }
+            removed.bytes += bytes;
+            handled.insert(name);
+        }
+        report.bytes_freed += removed.bytes;
+        report.removed.push(removed);
+    }
+
+    let owned = owned_files(registry)?;
+    for name in listed {
+        let orphan = !owned.contains(&name) && !handled.contains(&name);
+        if orphan {
+            let path = registry.file_path(&name);
+            report.bytes_freed += size_of(&path);
+            if !plan.dry_run {
+                remove_if_present(&path)?;
+            }
+            report.orphan_files.push(path);
+        }
+    }
+    Ok(report)
+}
+
+fn remove_if_present(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(Error::io("cleanup", path, error)),
+    }
+}
+
+fn list_files(registry: &Registry) -> Result<Vec<String>> {
+    let dir = registry.files_dir();
+    let entries = std::fs::read_dir(dir).map_err(|error| Error::io("cleanup", dir, error))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|error| Error::io("cleanup", dir, error))?;
+        let is_file = entry.file_type().map(|kind| kind.is_file() || kind.is_symlink()).unwrap_or(false);
+        // Names that are not UTF-8 cannot be ours; they are still orphans in our directory.
+        if is_file && let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Every file name a remaining record owns: each record's file, and the partial file of a
+/// version in Write.
+fn owned_files(registry: &Registry) -> Result<HashSet<String>> {
+    registry.with_conn("cleanup", |conn| {
+        let mut statement =
+            conn.prepare_cached("SELECT file_name, status FROM items").map_err(|error| Error::db("cleanup", error))?;
+        let mut rows = statement.query([]).map_err(|error| Error::db("cleanup", error))?;
+        let mut owned = HashSet::new();
+        while let Some(row) = rows.next().map_err(|error| Error::db("cleanup", error))? {
+            let name: String = row.get(0).map_err(|error| Error::db("cleanup", error))?;
+            let status: i64 = row.get(1).map_err(|error| Error::db("cleanup", error))?;
+            if status == Status::Write.code() {
+                owned.insert(temp_name(&name));
+            }
+            owned.insert(name);
+        }
+        Ok(owned)
+    })
+}
+
+fn select_candidates(registry: &Registry, plan: &Cleanup) -> Result<Vec<Candidate>> {
+    let stale_before = plan.stale_after.map(|age| {
+        let cutoff = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+        attr::micros(cutoff)
+    });
+    let keep = plan.keep_newest.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    let rows = registry.with_conn("cleanup", |conn| {
+        // rank = position among the key's Ready versions, newest first; NULL for other statuses.
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT id, key, version, uri, status, file_name, created, \
+                   CASE WHEN status = ?1 THEN row_number() OVER ( \
+                     PARTITION BY key, status = ?1 ORDER BY version DESC) END AS rank \
+                 FROM items",
+            )
+            .map_err(|error| Error::db("cleanup", error))?;
+        let rows = statement
+            .query_map(params![Status::Ready.code()], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, i64>(6)?,
+                    row.get::<_, Option<i64>>(7)?,
+                ))
+            })
+            .map_err(|error| Error::db("cleanup", error))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|error| Error::db("cleanup", error))
+    })?;
+    let mut candidates = Vec::new();
+    for (id, key, version, uri, code, file_name, created, rank) in rows {
+        let Some(status) = Status::from_code(code) else { continue };
+        let reason = match status {
+            Status::Failed => Some(Reason::Failed),
+            Status::Trash => Some(Reason::Trash),
+            Status::Ready if keep.is_some_and(|keep| rank.is_some_and(|rank| rank > keep)) => Some(Reason::Superseded),
+            Status::Ready if !registry.file_path(&file_name).exists() => Some(Reason::FileMissing),
+            Status::Uninitialized | Status::Write if stale_before.is_some_and(|cutoff| created < cutoff) => {
+                Some(Reason::Stale)
+            }
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            let version = u64::try_from(version).unwrap_or(0);
+            candidates.push(Candidate {
+                id,
+                status,
+                file_name,
+                removed: Removed { key, version, uri, status, reason, bytes: 0 },
+            });
+        }
+    }
+    Ok(candidates)
+}
+
+/// Deletes the candidates' records in one transaction, each only if its status is still the
+/// one it was selected with, so a version that moved on meanwhile (a stale write that just
+/// committed) stays. Returns the ids deleted.
+fn delete_records(registry: &Registry, candidates: &[Candidate]) -> Result<HashSet<i64>> {
+    if candidates.is_empty() {
+        return Ok(HashSet::new());
+    }
+    registry.with_conn("cleanup", |conn| {
+        let tx =
+            conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|error| Error::db("cleanup", error))?;
+        let mut deleted = HashSet::new();
+        {
+            let mut statement = tx
+                .prepare_cached("DELETE FROM items WHERE id = ?1 AND status = ?2")
+                .map_err(|error| Error::db("cleanup", error))?;
+            for candidate in candidates {
+                let changed =
+                    statement.execute(params![candidate.id, candidate.status.code()]).map_err(|error| Error::db("cleanup", error))?;
+                if changed == 1 {
+                    deleted.insert(candidate.id);
+                }
+            }
+        }
+        tx.commit().map_err(|error| Error::db("cleanup", error))?;
+        Ok(deleted)
+    })
+}

@@ -1,0 +1,201 @@
+//! The registry's error type, in the style of `cache-core`'s: a kind to act on, the operation,
+//! what this layer knows, and the cause through `source()`.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::Path;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in terms a caller can act on.
+///
+/// A lookup that finds nothing is never an error: it is `Ok(None)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The registry's database is locked by another process for longer than the busy timeout.
+    /// Usually worth a retry.
+    Busy,
+    /// A status change that the lifecycle does not allow, or that lost a race with another
+    /// process (for example committing a version that was trashed meanwhile).
+    InvalidTransition,
+    /// The item's record exists but its file is gone (deleted behind the registry's back).
+    /// [`Registry::cleanup`](crate::Registry::cleanup) removes such records.
+    FileMissing,
+    /// The thing asked for inside a file does not exist, such as an archive member.
+    NotFound,
+    /// An argument the registry cannot use: params that do not serialize, an attribute name
+    /// with a `.`, a non-finite float, a query that compares text with `<`.
+    InvalidInput,
+    /// The file's content is not what its format says (a truncated gzip, a bad tar header, a
+    /// zip member whose checksum does not match).
+    Corrupt,
+    /// A format feature this crate does not read, such as an encrypted zip member.
+    Unsupported,
+    /// The database was written by a newer version of this crate, or is not a registry.
+    IncompatibleSchema,
+    /// The registry could not be set up where it was asked to be (no OS cache directory, a bad
+    /// application name).
+    InvalidConfig,
+    /// Reading or writing a file or directory failed.
+    Io,
+    /// SQLite failed in a way not covered above.
+    Database,
+}
+
+impl ErrorKind {
+    /// Whether the same call may succeed if retried later.
+    pub fn is_temporary(self) -> bool {
+        matches!(self, ErrorKind::Busy)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::Busy => "database busy",
+            ErrorKind::InvalidTransition => "invalid status transition",
+            ErrorKind::FileMissing => "the item's file is missing",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::Corrupt => "corrupt data",
+            ErrorKind::Unsupported => "not supported",
+            ErrorKind::IncompatibleSchema => "incompatible database schema",
+            ErrorKind::InvalidConfig => "invalid configuration",
+            ErrorKind::Io => "i/o error",
+            ErrorKind::Database => "database error",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// An error from a registry operation: its [`ErrorKind`], the operation, what this layer knows,
+/// and the underlying cause as [`source()`](StdError::source).
+///
+/// `Display` reads like `registry create: database busy: key 3f2a..`; the driver's own message
+/// is reached through `source()`, never pasted in twice.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    operation: &'static str,
+    context: Option<Cow<'static, str>>,
+    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` from `operation` (`"create"`, `"open"`, ...).
+    pub fn new(kind: ErrorKind, operation: &'static str) -> Self {
+        Error { kind, operation, context: None, source: None }
+    }
+
+    /// Adds what this layer knows that the kind does not say (a key, a path, a name).
+    #[must_use]
+    pub fn with_context(mut self, context: impl Into<Cow<'static, str>>) -> Self {
+        self.context = Some(context.into());
+        self
+    }
+
+    /// Sets the underlying cause, reachable through `source()`.
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The operation that failed, such as `"create"` or `"search"`.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// What the failing layer added about the circumstances, if anything.
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
+    }
+
+    /// Whether the same call may succeed if retried later (the database was busy).
+    pub fn is_temporary(&self) -> bool {
+        self.kind.is_temporary()
+    }
+
+    pub(crate) fn invalid_input(operation: &'static str, why: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::InvalidInput, operation).with_context(why)
+    }
+
+    pub(crate) fn db(operation: &'static str, error: rusqlite::Error) -> Self {
+        let kind = match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => ErrorKind::Busy,
+            Some(rusqlite::ErrorCode::NotADatabase) => ErrorKind::IncompatibleSchema,
+            _ => ErrorKind::Database,
+        };
+        Error::new(kind, operation).with_source(error)
+    }
+
+    pub(crate) fn io(operation: &'static str, path: &Path, error: std::io::Error) -> Self {
+        let kind = match error.kind() {
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => ErrorKind::Corrupt,
+            _ => ErrorKind::Io,
+        };
+        Error::new(kind, operation).with_context(path.display().to_string()).with_source(error)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "registry {}: {}", self.operation, self.kind)?;
+        if let Some(context) = &self.context {
+            write!(f, ": {context}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|source| source as &(dyn StdError + 'static))
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(error: Error) -> Self {
+        let kind = match error.kind {
+            ErrorKind::FileMissing | ErrorKind::NotFound => std::io::ErrorKind::NotFound,
+            ErrorKind::Corrupt => std::io::ErrorKind::InvalidData,
+            ErrorKind::InvalidInput => std::io::ErrorKind::InvalidInput,
+            ErrorKind::Unsupported => std::io::ErrorKind::Unsupported,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_says_this_layer_and_source_holds_the_cause() {
+        let cause = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let error = Error::io("open", Path::new("/x/y"), cause);
+        assert_eq!(error.kind(), ErrorKind::Io);
+        assert_eq!(error.to_string(), "registry open: i/o error: /x/y");
+        assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("denied"));
+        assert!(!error.is_temporary());
+    }
+
+    #[test]
+    fn busy_is_temporary_and_truncation_is_corrupt() {
+        assert!(ErrorKind::Busy.is_temporary());
+        let eof = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof");
+        assert_eq!(Error::io("read", Path::new("f"), eof).kind(), ErrorKind::Corrupt);
+    }
+}

@@ -1,0 +1,68 @@
+//! A registry of versioned cached files, indexed in SQLite: downloads and pipeline artifacts
+//! with a status, typed searchable attributes, and streaming reads of compressed files and
+//! archive members.
+//!
+//! An item is identified by a URI and JSON params; its [key](item_key) is a hash of both, with
+//! the params in a [canonical form](canonical_params) so map order and whitespace never change
+//! it. Each [`create`](Registry::create) makes a new version that moves through
+//! [`Status`]`::Uninitialized -> Write -> Ready | Failed`, and `Trash` for what
+//! [`cleanup`](Registry::cleanup) may delete. [`best`](Registry::best) finds the newest Ready
+//! version. Files are written through a [`Writer`] guard that marks the version Ready only
+//! once the file is complete and in place.
+//!
+//! Many threads and processes may use one registry directory at once: see
+//! [`Registry`]'s concurrency notes.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use cache_registry::{Filter, NewItem, Registry};
+//! use serde_json::json;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let registry = Registry::open(dir.path())?;
+//! let params = json!({"year": 2024, "region": "eu"});
+//!
+//! let item = registry.create("https://example.org/sales.csv", &params, &NewItem::new().attr("rows", 2))?;
+//! let mut writer = item.write()?;
+//! writer.write_all(b"day,total\nmon,3\n")?;
+//! writer.commit()?;
+//!
+//! // Key order in the params does not matter.
+//! let best = registry.best("https://example.org/sales.csv", &json!({"region": "eu", "year": 2024}))?;
+//! let mut text = String::new();
+//! best.expect("a Ready version").open()?.read_to_string(&mut text)?;
+//! assert_eq!(text, "day,total\nmon,3\n");
+//!
+//! let found = registry.search(Filter::attr("rows").ge(2))?;
+//! assert_eq!(found.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Reading: [`Item::open`] decodes gzip, bzip2 and xz (by extension, or by magic bytes when
+//! there is none) and the single file of a zip; [`Item::open_member`] reads one member of a zip
+//! or of a tar, plain or `.gz`/`.bz2`/`.xz`. All decoders are pure Rust or vendored: nothing
+//! needs a system library.
+#![doc(test(attr(deny(warnings))))]
+
+mod attr;
+mod cleanup;
+mod error;
+mod item;
+mod key;
+mod query;
+mod read;
+mod registry;
+mod schema;
+mod write;
+
+pub use attr::{AttrValue, Attributes};
+pub use cleanup::{Cleanup, CleanupReport, Reason, Removed};
+pub use error::{Error, ErrorKind, Result};
+pub use item::{BestOrNew, Item, NewItem, Status};
+pub use key::{canonical_params, item_key};
+pub use query::{AttrFilter, Filter, Order, Query};
+pub use read::Reader;
+pub use registry::{DATABASE_FILE, FILES_DIR, Registry, RegistryBuilder};
+pub use write::Writer;

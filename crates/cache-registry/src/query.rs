@@ -1,0 +1,459 @@
+//! Search filters, turned into parameterized SQL.
+//!
+//! The SQL text is built only from fixed fragments of this file; every name, value, pattern and
+//! URI is a bound parameter. So no attribute name or value can change the statement, and the
+//! text depends only on the filter's shape, which keeps prepared statements reusable.
+
+use std::time::SystemTime;
+
+use rusqlite::types::Value as SqlValue;
+use serde::Serialize;
+
+use crate::attr::{self, AttrValue, Kind};
+use crate::error::{Error, Result};
+use crate::item::Status;
+use crate::key::{canonical_params, key_of};
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn sql(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum AttrTest {
+    Compare(Op, AttrValue),
+    In(Vec<AttrValue>),
+    Like(String),
+    Exists,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    All,
+    Uri(String),
+    UriLike(String),
+    Key(String),
+    Params(String),
+    Status(Status),
+    Label(String),
+    Created(Op, i64),
+    LastRead(Op, i64),
+    Attr(String, AttrTest),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+}
+
+/// Which items a search matches: conditions on the record and on attributes, combined with
+/// [`and`](Filter::and), [`or`](Filter::or) and [`not`](Filter::not).
+///
+/// ```
+/// use cache_registry::{Filter, Status};
+///
+/// let wide_surveys = Filter::status(Status::Ready)
+///     .and(Filter::attr("rows").gt(1000))
+///     .and(Filter::attr("source").eq("survey").or(Filter::attr("source").like("census%")));
+/// # let _ = wide_surveys;
+/// ```
+///
+/// An attribute condition matches only items that have the attribute with a comparable kind:
+/// numbers (ints and floats) compare with numbers, text with text, datetimes with datetimes,
+/// bools with bools; so `attr("rows").ne(3)` does not match an item without `rows`.
+#[derive(Debug, Clone)]
+pub struct Filter(Node);
+
+/// The start of an attribute condition; see [`Filter::attr`].
+#[derive(Debug, Clone)]
+#[must_use = "an attribute path alone is not a filter: compare it with eq, gt, is_in, like, exists..."]
+pub struct AttrFilter {
+    path: String,
+}
+
+impl AttrFilter {
+    fn test(self, test: AttrTest) -> Filter {
+        Filter(Node::Attr(self.path, test))
+    }
+
+    /// Equal to `value`.
+    pub fn eq(self, value: impl Into<AttrValue>) -> Filter {
+        self.test(AttrTest::Compare(Op::Eq, value.into()))
+    }
+
+    /// Present and not equal to `value`.
+    pub fn ne(self, value: impl Into<AttrValue>) -> Filter {
+        self.test(AttrTest::Compare(Op::Ne, value.into()))
+    }
+
+    /// Less than `value`.
+    pub fn lt(self, value: impl Into<AttrValue>) -> Filter {
+        self.test(AttrTest::Compare(Op::Lt, value.into()))
+    }
+
+    /// Less than or equal to `value`.
+    pub fn le(self, value: impl Into<AttrValue>) -> Filter {
+        self.test(AttrTest::Compare(Op::Le, value.into()))
+    }
+
+    /// Greater than `value`.
+    pub fn gt(self, value: impl Into<AttrValue>) -> Filter {
+        self.test(AttrTest::Compare(Op::Gt, value.into()))
+    }
+
+    /// Greater than or equal to `value`.
+    pub fn ge(self, value: impl Into<AttrValue>) -> Filter {
+        self.test(AttrTest::Compare(Op::Ge, value.into()))
+    }
+
+    /// Equal to one of `values`, which must all be of one kind (numbers count as one). An
+    /// empty list matches nothing.
+    pub fn is_in<V: Into<AttrValue>>(self, values: impl IntoIterator<Item = V>) -> Filter {
+        self.test(AttrTest::In(values.into_iter().map(Into::into).collect()))
+    }
+
+    /// Text matching the SQL `LIKE` `pattern`: `%` is any run, `_` any one character, ASCII
+    /// case is ignored.
+    pub fn like(self, pattern: impl Into<String>) -> Filter {
+        self.test(AttrTest::Like(pattern.into()))
+    }
+
+    /// Present with any value (or, for a namespace, the exact path holds a leaf value).
+    pub fn exists(self) -> Filter {
+        self.test(AttrTest::Exists)
+    }
+}
+
+impl Filter {
+    /// Every item.
+    pub fn all() -> Filter {
+        Filter(Node::All)
+    }
+
+    /// A condition on the attribute at dotted `path` (`"rows"`, `"model.layers"`).
+    pub fn attr(path: impl Into<String>) -> AttrFilter {
+        AttrFilter { path: path.into() }
+    }
+
+    /// Items created for exactly this URI.
+    pub fn uri(uri: impl Into<String>) -> Filter {
+        Filter(Node::Uri(uri.into()))
+    }
+
+    /// Items whose URI matches the SQL `LIKE` `pattern` (`https://example.org/%`).
+    pub fn uri_like(pattern: impl Into<String>) -> Filter {
+        Filter(Node::UriLike(pattern.into()))
+    }
+
+    /// Items with exactly these params, whatever the URI.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for params that are not JSON.
+    pub fn params<P: Serialize + ?Sized>(params: &P) -> Result<Filter> {
+        Ok(Filter(Node::Params(canonical_params(params)?)))
+    }
+
+    /// Every version of `uri` + `params`.
+    ///
+    /// # Errors
+    ///
+    /// As [`params`](Filter::params).
+    pub fn item<P: Serialize + ?Sized>(uri: &str, params: &P) -> Result<Filter> {
+        Ok(Filter(Node::Key(key_of(uri, &canonical_params(params)?))))
+    }
+
+    /// Every version with this [key](crate::item_key).
+    pub fn key(key: impl Into<String>) -> Filter {
+        Filter(Node::Key(key.into()))
+    }
+
+    /// Items in `status`.
+    pub fn status(status: Status) -> Filter {
+        Filter(Node::Status(status))
+    }
+
+    /// Items with this label.
+    pub fn label(label: impl Into<String>) -> Filter {
+        Filter(Node::Label(label.into()))
+    }
+
+    /// Items created at or after `from` and before `to`.
+    pub fn created_between(from: SystemTime, to: SystemTime) -> Filter {
+        Filter::created_after(from).and(Filter::created_before(to))
+    }
+
+    /// Items created at or after `time`.
+    pub fn created_after(time: SystemTime) -> Filter {
+        Filter(Node::Created(Op::Ge, attr::micros(time)))
+    }
+
+    /// Items created before `time`.
+    pub fn created_before(time: SystemTime) -> Filter {
+        Filter(Node::Created(Op::Lt, attr::micros(time)))
+    }
+
+    /// Items last read before `time` (never-read items do not match).
+    pub fn last_read_before(time: SystemTime) -> Filter {
+        Filter(Node::LastRead(Op::Lt, attr::micros(time)))
+    }
+
+    /// Items last read at or after `time`.
+    pub fn last_read_after(time: SystemTime) -> Filter {
+        Filter(Node::LastRead(Op::Ge, attr::micros(time)))
+    }
+
+    /// Both this and `other`.
+    #[must_use]
+    pub fn and(self, other: Filter) -> Filter {
+        Filter(match self.0 {
+            Node::And(mut nodes) => {
+                nodes.push(other.0);
+                Node::And(nodes)
+            }
+            node => Node::And(vec![node, other.0]),
+        })
+    }
+
+    /// This or `other`.
+    #[must_use]
+    pub fn or(self, other: Filter) -> Filter {
+        Filter(match self.0 {
+            Node::Or(mut nodes) => {
+                nodes.push(other.0);
+                Node::Or(nodes)
+            }
+            node => Node::Or(vec![node, other.0]),
+        })
+    }
+
+    /// Items this filter does not match.
+    #[allow(clippy::should_implement_trait, reason = "`Filter::not(f)` reads better than `!f` in a query")]
+    pub fn not(filter: Filter) -> Filter {
+        Filter(Node::Not(Box::new(filter.0)))
+    }
+}
+
+/// Result order of a [`Query`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Order {
+    /// Most recently created first.
+    #[default]
+    NewestFirst,
+    /// Oldest first.
+    OldestFirst,
+}
+
+/// A [`Filter`] with an order and an optional limit.
+#[derive(Debug, Clone)]
+pub struct Query {
+    filter: Filter,
+    order: Order,
+    limit: Option<u64>,
+}
+
+impl Query {
+    /// All matches of `filter`, newest first.
+    pub fn new(filter: Filter) -> Query {
+        Query { filter, order: Order::default(), limit: None }
+    }
+
+    /// At most `limit` items.
+    #[must_use]
+    pub fn limit(mut self, limit: u64) -> Query {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The result order.
+    #[must_use]
+    pub fn order(mut self, order: Order) -> Query {
+        self.order = order;
+        self
+    }
+
+    pub(crate) fn to_sql(&self, select: &str) -> Result<(String, Vec<SqlValue>)> {
+        let mut sql = String::with_capacity(select.len() + 128);
+        sql.push_str(select);
+        sql.push_str(" WHERE ");
+        let mut values = Vec::new();
+        write_node(&self.filter.0, &mut sql, &mut values)?;
+        sql.push_str(match self.order {
+            Order::NewestFirst => " ORDER BY id DESC",
+            Order::OldestFirst => " ORDER BY id",
+        });
+        if let Some(limit) = self.limit {
+            sql.push_str(" LIMIT ?");
+            values.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        }
+        Ok((sql, values))
+    }
+}
+
+impl From<Filter> for Query {
+    fn from(filter: Filter) -> Query {
+        Query::new(filter)
+    }
+}
+
+fn write_node(node: &Node, sql: &mut String, values: &mut Vec<SqlValue>) -> Result<()> {
+    let mut column = |sql: &mut String, fragment: &str, value: SqlValue| {
+        sql.push_str(fragment);
+        values.push(value);
+    };
+    match node {
+        Node::All => sql.push('1'),
+        Node::Uri(uri) => column(sql, "uri = ?", SqlValue::Text(uri.clone())),
+        Node::UriLike(pattern) => column(sql, "uri LIKE ?", SqlValue::Text(pattern.clone())),
+        Node::Key(key) => column(sql, "key = ?", SqlValue::Text(key.clone())),
+        Node::Params(params) => column(sql, "params = ?", SqlValue::Text(params.clone())),
+        Node::Status(status) => column(sql, "status = ?", SqlValue::Integer(status.code())),
+        Node::Label(label) => column(sql, "label = ?", SqlValue::Text(label.clone())),
+        Node::Created(op, time) => {
+            sql.push_str("created ");
+            column(sql, op.sql(), SqlValue::Integer(*time));
+            sql.push_str(" ?");
+        }
+        Node::LastRead(op, time) => {
+            sql.push_str("last_read ");
+            column(sql, op.sql(), SqlValue::Integer(*time));
+            sql.push_str(" ?");
+        }
+        Node::Attr(path, test) => write_attr(path, test, sql, values)?,
+        Node::And(nodes) | Node::Or(nodes) => {
+            let (joiner, empty) = if matches!(node, Node::And(_)) { (" AND ", "1") } else { (" OR ", "0") };
+            if nodes.is_empty() {
+                sql.push_str(empty);
+            }
+            for (index, inner) in nodes.iter().enumerate() {
+                sql.push_str(if index == 0 { "(" } else { joiner });
+                write_node(inner, sql, values)?;
+            }
+            if !nodes.is_empty() {
+                sql.push(')');
+            }
+        }
+        Node::Not(inner) => {
+            sql.push_str("NOT (");
+            write_node(inner, sql, values)?;
+            sql.push(')');
+        }
+    }
+    Ok(())
+}
+
+/// The stored kinds a query value compares with: numbers with numbers, others with their own.
+fn family(value: &AttrValue) -> Result<(&'static [Kind], SqlValue)> {
+    let Some((kind, sql)) = value.to_sql("search")? else {
+        return Err(Error::invalid_input("search", "a map cannot be compared: name a path inside it"));
+    };
+    let kinds: &'static [Kind] = match kind {
+        Kind::Int | Kind::Float => &[Kind::Int, Kind::Float],
+        Kind::Text => &[Kind::Text],
+        Kind::DateTime => &[Kind::DateTime],
+        Kind::Bool => &[Kind::Bool],
+    };
+    Ok((kinds, sql))
+}
+
+fn write_attr(path: &str, test: &AttrTest, sql: &mut String, values: &mut Vec<SqlValue>) -> Result<()> {
+    attr::check_path(path, "search")?;
+    // `id IN (subquery)` lets SQLite walk the (name, kind, value) index once and then fetch
+    // items by rowid, instead of probing attrs once per item as a correlated EXISTS would.
+    sql.push_str("id IN (SELECT item_id FROM attrs WHERE name = ?");
+    values.push(SqlValue::Text(path.to_owned()));
+    let push_kinds = |sql: &mut String, values: &mut Vec<SqlValue>, kinds: &[Kind]| {
+        sql.push_str(" AND kind IN (");
+        for (index, kind) in kinds.iter().enumerate() {
+            sql.push_str(if index == 0 { "?" } else { ", ?" });
+            values.push(SqlValue::Integer(kind.code()));
+        }
+        sql.push(')');
+    };
+    match test {
+        AttrTest::Exists => {}
+        AttrTest::Compare(op, value) => {
+            let (kinds, value) = family(value)?;
+            push_kinds(sql, values, kinds);
+            sql.push_str(" AND value ");
+            sql.push_str(op.sql());
+            sql.push_str(" ?");
+            values.push(value);
+        }
+        AttrTest::Like(pattern) => {
+            push_kinds(sql, values, &[Kind::Text]);
+            sql.push_str(" AND value LIKE ?");
+            values.push(SqlValue::Text(pattern.clone()));
+        }
+        AttrTest::In(list) => {
+            let Some(first) = list.first() else {
+                // Matches nothing, and still binds the path so the statement shape stays valid.
+                sql.push_str(" AND 0)");
+                return Ok(());
+            };
+            let (kinds, _) = family(first)?;
+            push_kinds(sql, values, kinds);
+            sql.push_str(" AND value IN (");
+            for (index, value) in list.iter().enumerate() {
+                let (these, value) = family(value)?;
+                if these != kinds {
+                    return Err(Error::invalid_input("search", "an `in` list must hold values of one kind"));
+                }
+                sql.push_str(if index == 0 { "?" } else { ", ?" });
+                values.push(value);
+            }
+            sql.push(')');
+        }
+    }
+    sql.push(')');
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_values_become_parameters_never_sql() {
+        let hostile = "x'; DROP TABLE items; --";
+        let query = Query::new(Filter::attr(hostile).eq(hostile).or(Filter::label(hostile)));
+        let (sql, values) = query.to_sql("SELECT id FROM items").unwrap();
+        assert!(!sql.contains("DROP"));
+        assert!(values.contains(&SqlValue::Text(hostile.to_owned())));
+    }
+
+    #[test]
+    fn sql_depends_only_on_the_filter_shape() {
+        let one = Query::new(Filter::attr("a").gt(1).and(Filter::status(Status::Ready))).to_sql("S").unwrap().0;
+        let two = Query::new(Filter::attr("zzz").gt(7.5).and(Filter::status(Status::Trash))).to_sql("S").unwrap().0;
+        assert_eq!(one, two);
+    }
+
+    #[test]
+    fn mixed_in_lists_and_maps_are_invalid() {
+        let mixed = Query::new(Filter::attr("a").is_in([AttrValue::Int(1), AttrValue::from("x")]));
+        assert!(mixed.to_sql("S").is_err());
+        let map = Query::new(Filter::attr("a").eq(crate::Attributes::new()));
+        assert!(map.to_sql("S").is_err());
+        let empty_part = Query::new(Filter::attr("a..b").exists());
+        assert!(empty_part.to_sql("S").is_err());
+    }
+}

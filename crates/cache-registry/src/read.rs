@@ -1,0 +1,488 @@
+//! Streaming reads: plain files, gzip, bzip2 and xz streams, and zip and tar members.
+//!
+//! Nothing here reads a whole file into memory: decoders wrap the file, a tar is walked header
+//! by header, and a zip member is read in place after one look at the central directory.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A stream over an item's content (or one archive member of it), decoded as it is read.
+///
+/// Corrupt compressed data, a truncated archive member and a zip member whose CRC-32 does not
+/// match all surface as `io::ErrorKind::InvalidData` or `UnexpectedEof` from `read`.
+pub struct Reader {
+    inner: Box<dyn Read + Send>,
+}
+
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
+
+impl Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl Reader {
+    fn new(inner: impl Read + Send + 'static) -> Reader {
+        Reader { inner: Box::new(inner) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    Plain,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zip,
+}
+
+/// The extension decides; only a file without one is sniffed, so a plain text file that
+/// happens to begin with `BZh` is never mistaken for bzip2 when it says `.txt`.
+fn codec_of(ext: &str, head: &[u8]) -> Codec {
+    let last = ext.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    match last.as_str() {
+        "gz" | "tgz" | "gzip" => Codec::Gzip,
+        "bz2" | "tbz" | "tbz2" | "bzip2" => Codec::Bzip2,
+        "xz" | "txz" => Codec::Xz,
+        "zip" => Codec::Zip,
+        "" => sniff(head),
+        _ => Codec::Plain,
+    }
+}
+
+fn sniff(head: &[u8]) -> Codec {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Codec::Gzip
+    } else if head.starts_with(b"BZh") {
+        Codec::Bzip2
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        Codec::Xz
+    } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        Codec::Zip
+    } else {
+        Codec::Plain
+    }
+}
+
+fn open_file(path: &Path, operation: &'static str) -> Result<File> {
+    File::open(path).map_err(|error| {
+        if error.kind() == io::ErrorKind::NotFound {
+            Error::new(ErrorKind::FileMissing, operation).with_context(path.display().to_string()).with_source(error)
+        } else {
+            Error::io(operation, path, error)
+        }
+    })
+}
+
+/// Opens `path` and decides its codec, leaving the file at its start.
+fn open_with_codec(path: &Path, ext: &str, operation: &'static str) -> Result<(File, Codec)> {
+    let mut file = open_file(path, operation)?;
+    let mut head = [0u8; 6];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(Error::io(operation, path, error)),
+        }
+    }
+    file.seek(SeekFrom::Start(0)).map_err(|error| Error::io(operation, path, error))?;
+    Ok((file, codec_of(ext, &head[..filled])))
+}
+
+fn decoded(file: File, codec: Codec) -> Box<dyn Read + Send> {
+    match codec {
+        Codec::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Codec::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(file)),
+        Codec::Xz => Box::new(lzma_rust2::XzReader::new(BufReader::with_capacity(64 * 1024, file), true)),
+        Codec::Plain | Codec::Zip => Box::new(BufReader::with_capacity(64 * 1024, file)),
+    }
+}
+
+pub(crate) fn open_raw(path: &Path) -> Result<Reader> {
+    let file = open_file(path, "open")?;
+    Ok(Reader::new(BufReader::with_capacity(64 * 1024, file)))
+}
+
+pub(crate) fn open(path: &Path, ext: &str) -> Result<Reader> {
+    let (file, codec) = open_with_codec(path, ext, "open")?;
+    if codec == Codec::Zip {
+        return zip_member(file, path, None);
+    }
+    Ok(Reader { inner: decoded(file, codec) })
+}
+
+pub(crate) fn open_member(path: &Path, ext: &str, name: &str) -> Result<Reader> {
+    let (file, codec) = open_with_codec(path, ext, "open member")?;
+    if codec == Codec::Zip {
+        return zip_member(file, path, Some(name));
+    }
+    let mut stream = decoded(file, codec);
+    let wanted = normalize(name);
+    loop {
+        let entry = next_tar_entry(&mut stream).map_err(|error| tar_error(path, error))?;
+        let Some(entry) = entry else {
+            return Err(Error::new(ErrorKind::NotFound, "open member").with_context(format!("no file member {name:?}")));
+        };
+        if entry.is_file() && normalize(&entry.name) == wanted {
+            return Ok(Reader::new(Exact { inner: stream, remaining: entry.size }));
+        }
+        skip(&mut stream, padded(entry.size)).map_err(|error| tar_error(path, error))?;
+    }
+}
+
+pub(crate) fn members(path: &Path, ext: &str) -> Result<Vec<String>> {
+    let (file, codec) = open_with_codec(path, ext, "members")?;
+    if codec == Codec::Zip {
+        let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|error| zip_error(path, error))?;
+        return Ok(archive.file_names().filter(|name| !name.ends_with('/')).map(str::to_owned).collect());
+    }
+    let mut stream = decoded(file, codec);
+    let mut names = Vec::new();
+    while let Some(entry) = next_tar_entry(&mut stream).map_err(|error| tar_error(path, error))? {
+        if entry.is_file() {
+            names.push(entry.name);
+        }
+        skip(&mut stream, padded(entry.size)).map_err(|error| tar_error(path, error))?;
+    }
+    Ok(names)
+}
+
+fn normalize(name: &str) -> &str {
+    let mut name = name;
+    while let Some(rest) = name.strip_prefix("./") {
+        name = rest;
+    }
+    name
+}
+
+fn tar_error(path: &Path, error: io::Error) -> Error {
+    Error::io("open member", path, error).with_context(format!("{}: reading it as a tar archive", path.display()))
+}
+
+// ---- zip ----
+
+fn zip_error(path: &Path, error: zip::result::ZipError) -> Error {
+    use zip::result::ZipError;
+    let kind = match &error {
+        ZipError::Io(_) => ErrorKind::Io,
+        ZipError::FileNotFound => ErrorKind::NotFound,
+        ZipError::UnsupportedArchive(_) => ErrorKind::Unsupported,
+        _ => ErrorKind::Corrupt,
+    };
+    Error::new(kind, "open member").with_context(format!("{}: reading it as a zip archive", path.display())).with_source(error)
+}
+
+/// Opens the member `name`, or the only file member when `name` is `None`.
+///
+/// The zip crate is used only to read the central directory; the member's bytes are then read
+/// straight from the file, so the returned reader owns its file and borrows nothing.
+fn zip_member(file: File, path: &Path, name: Option<&str>) -> Result<Reader> {
+    let (method, data_start, compressed, size, crc) = {
+        let mut archive = zip::ZipArchive::new(BufReader::new(&file)).map_err(|error| zip_error(path, error))?;
+        let index = match name {
+            Some(name) => {
+                let wanted = normalize(name);
+                (0..archive.len())
+                    .find(|&index| {
+                        archive.name_for_index(index).is_some_and(|found| !found.ends_with('/') && normalize(found) == wanted)
+                    })
+                    .ok_or_else(|| {
+                        Error::new(ErrorKind::NotFound, "open member").with_context(format!("no file member {name:?}"))
+                    })?
+            }
+            None => {
+                let files: Vec<usize> = (0..archive.len())
+                    .filter(|&index| archive.name_for_index(index).is_some_and(|found| !found.ends_with('/')))
+                    .collect();
+                match files.as_slice() {
+                    [only] => *only,
+                    _ => {
+                        return Err(Error::invalid_input(
+                            "open",
+                            format!("the zip holds {} files: open one with open_member", files.len()),
+                        ));
+                    }
+                }
+            }
+        };
+        let entry = archive.by_index_raw(index).map_err(|error| zip_error(path, error))?;
+        if entry.encrypted() {
+            return Err(Error::new(ErrorKind::Unsupported, "open member")
+                .with_context(format!("zip member {:?} is encrypted", entry.name())));
+        }
+        (entry.compression(), entry.data_start(), entry.compressed_size(), entry.size(), entry.crc32())
+    };
+    let mut file = file;
+    file.seek(SeekFrom::Start(data_start)).map_err(|error| Error::io("open member", path, error))?;
+    let raw = BufReader::with_capacity(64 * 1024, file).take(compressed);
+    use zip::CompressionMethod;
+    let decoder: Box<dyn Read + Send> = if method == CompressionMethod::STORE {
+        Box::new(raw)
+    } else if method == CompressionMethod::DEFLATE {
+        Box::new(flate2::read::DeflateDecoder::new(raw))
+    } else if method == CompressionMethod::BZIP2 {
+        Box::new(bzip2::read::BzDecoder::new(raw))
+    } else if method == CompressionMethod::XZ {
+        Box::new(lzma_rust2::XzReader::new(raw, false))
+    } else {
+        return Err(Error::new(ErrorKind::Unsupported, "open member")
+            .with_context(format!("zip compression method {method:?} (stored, deflate, bzip2 and xz are read)")));
+    };
+    Ok(Reader::new(Checked { inner: decoder, crc: flate2::Crc::new(), read: 0, size, expected_crc: crc }))
+}
+
+/// Verifies a zip member's size and CRC-32 when its stream ends.
+struct Checked {
+    inner: Box<dyn Read + Send>,
+    crc: flate2::Crc,
+    read: u64,
+    size: u64,
+    expected_crc: u32,
+}
+
+impl Read for Checked {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if read > 0 {
+            self.crc.update(&buf[..read]);
+            self.read += read as u64;
+        } else if !buf.is_empty() && (self.read != self.size || self.crc.sum() != self.expected_crc) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "zip member does not match its size or CRC-32"));
+        }
+        Ok(read)
+    }
+}
+
+// ---- tar ----
+
+/// Yields exactly `remaining` bytes, and an error if the stream ends before.
+struct Exact {
+    inner: Box<dyn Read + Send>,
+    remaining: u64,
+}
+
+impl Read for Exact {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let limit = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..limit])?;
+        if read == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "tar member is truncated"));
+        }
+        self.remaining -= read as u64;
+        Ok(read)
+    }
+}
+
+const BLOCK: usize = 512;
+/// GNU long names and pax headers larger than this are refused rather than buffered.
+const MAX_META: u64 = 1 << 20;
+
+struct TarEntry {
+    name: String,
+    size: u64,
+    kind: u8,
+}
+
+impl TarEntry {
+    fn is_file(&self) -> bool {
+        matches!(self.kind, b'0' | b'\0' | b'7') && !self.name.ends_with('/')
+    }
+}
+
+fn padded(size: u64) -> u64 {
+    size.div_ceil(BLOCK as u64) * BLOCK as u64
+}
+
+fn invalid(message: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// The next member header, after folding GNU long-name and pax `path` records into it;
+/// `None` at the end of the archive.
+fn next_tar_entry(stream: &mut dyn Read) -> io::Result<Option<TarEntry>> {
+    let mut long_name: Option<String> = None;
+    loop {
+        let mut block = [0u8; BLOCK];
+        if !read_block(stream, &mut block)? || block.iter().all(|&byte| byte == 0) {
+            return Ok(None);
+        }
+        check_checksum(&block)?;
+        let size = parse_size(&block[124..136])?;
+        let kind = block[156];
+        match kind {
+            b'L' => long_name = Some(read_meta(stream, size)?),
+            b'x' => {
+                let records = read_meta(stream, size)?;
+                if let Some(path) = pax_path(&records) {
+                    long_name = Some(path);
+                }
+            }
+            b'g' | b'K' => skip(stream, padded(size))?,
+            _ => {
+                let name = long_name.take().unwrap_or_else(|| header_name(&block));
+                return Ok(Some(TarEntry { name, size, kind }));
+            }
+        }
+    }
+}
+
+/// Fills `block`; `false` on a clean end of stream before its first byte.
+fn read_block(stream: &mut dyn Read, block: &mut [u8; BLOCK]) -> io::Result<bool> {
+    let mut filled = 0;
+    while filled < BLOCK {
+        match stream.read(&mut block[filled..]) {
+            Ok(0) if filled == 0 => return Ok(false),
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "tar header is truncated")),
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(true)
+}
+
+fn check_checksum(block: &[u8; BLOCK]) -> io::Result<()> {
+    let stored = parse_octal(&block[148..156]).ok_or_else(|| invalid("not a tar archive: bad header checksum field"))?;
+    let mut unsigned: u64 = 0;
+    let mut signed: i64 = 0;
+    for (index, &byte) in block.iter().enumerate() {
+        let byte = if (148..156).contains(&index) { b' ' } else { byte };
+        unsigned += u64::from(byte);
+        #[allow(clippy::cast_possible_wrap, reason = "old tars sum the bytes as signed chars")]
+        let as_signed = i64::from(byte as i8);
+        signed += as_signed;
+    }
+    if stored == unsigned || i64::try_from(stored).is_ok_and(|stored| stored == signed) {
+        Ok(())
+    } else {
+        Err(invalid("not a tar archive: header checksum does not match"))
+    }
+}
+
+fn parse_octal(field: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(field).ok()?;
+    let digits = text.trim_matches(|ch: char| ch == '\0' || ch == ' ');
+    if digits.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(digits, 8).ok()
+}
+
+fn parse_size(field: &[u8]) -> io::Result<u64> {
+    if field.first().is_some_and(|&byte| byte & 0x80 != 0) {
+        // GNU base-256 for sizes past 8 GiB: big-endian, high bit of the first byte is the marker.
+        let mut size: u64 = u64::from(field[0] & 0x7f);
+        for &byte in &field[1..] {
+            size = size.checked_mul(256).and_then(|size| size.checked_add(u64::from(byte))).ok_or_else(|| invalid("tar size overflows"))?;
+        }
+        return Ok(size);
+    }
+    parse_octal(field).ok_or_else(|| invalid("not a tar archive: bad size field"))
+}
+
+fn cstr(field: &[u8]) -> String {
+    let end = field.iter().position(|&byte| byte == 0).unwrap_or(field.len());
+    String::from_utf8_lossy(&field[..end]).into_owned()
+}
+
+fn header_name(block: &[u8; BLOCK]) -> String {
+    let name = cstr(&block[0..100]);
+    // Only POSIX ustar has the prefix field; GNU's "ustar  " puts other data there.
+    if &block[257..263] == b"ustar\0" {
+        let prefix = cstr(&block[345..500]);
+        if !prefix.is_empty() {
+            return format!("{prefix}/{name}");
+        }
+    }
+    name
+}
+
+fn read_meta(stream: &mut dyn Read, size: u64) -> io::Result<String> {
+    if size > MAX_META {
+        return Err(invalid("tar long name or pax header is too large"));
+    }
+    let mut data = Vec::new();
+    let read = stream.take(padded(size)).read_to_end(&mut data)?;
+    if (read as u64) < padded(size) {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "tar archive is truncated"));
+    }
+    data.truncate(usize::try_from(size).unwrap_or(0));
+    while data.last() == Some(&0) {
+        data.pop();
+    }
+    Ok(String::from_utf8_lossy(&data).into_owned())
+}
+
+/// The `path` of pax extended-header records `"<len> <key>=<value>\n"`.
+fn pax_path(records: &str) -> Option<String> {
+    let mut rest = records;
+    let mut path = None;
+    while !rest.is_empty() {
+        let (len, _) = rest.split_once(' ')?;
+        let len: usize = len.parse().ok()?;
+        let record = rest.get(..len)?;
+        rest = &rest[len..];
+        let (_, body) = record.split_once(' ')?;
+        let (key, value) = body.strip_suffix('\n').unwrap_or(body).split_once('=')?;
+        if key == "path" {
+            path = Some(value.to_owned());
+        }
+    }
+    path
+}
+
+fn skip(stream: &mut dyn Read, count: u64) -> io::Result<()> {
+    let skipped = io::copy(&mut stream.take(count), &mut io::sink())?;
+    if skipped < count {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "tar archive is truncated"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_decides_and_only_a_missing_one_is_sniffed() {
+        assert_eq!(codec_of("txt", b"BZh91"), Codec::Plain);
+        assert_eq!(codec_of("", b"BZh91"), Codec::Bzip2);
+        assert_eq!(codec_of("tar.gz", b""), Codec::Gzip);
+        assert_eq!(codec_of("TGZ", b""), Codec::Gzip);
+        assert_eq!(codec_of("", &[0xfd, b'7', b'z', b'X', b'Z', 0]), Codec::Xz);
+        assert_eq!(codec_of("", b"PK\x03\x04"), Codec::Zip);
+        assert_eq!(codec_of("", b"a,b"), Codec::Plain);
+    }
+
+    #[test]
+    fn pax_records_give_the_path() {
+        let records = "20 path=a/long/name\n12 uid=1000\n";
+        assert_eq!(pax_path(records).as_deref(), Some("a/long/name"));
+        assert_eq!(pax_path("garbage"), None);
+    }
+
+    #[test]
+    fn sizes_parse_in_octal_and_base_256() {
+        assert_eq!(parse_size(b"00000000017\0").unwrap(), 15);
+        let mut big = [0u8; 12];
+        big[0] = 0x80;
+        big[11] = 2;
+        big[10] = 1;
+        assert_eq!(parse_size(&big).unwrap(), 258);
+        assert!(parse_size(b"zz").is_err());
+    }
+}

@@ -1,0 +1,149 @@
+//! The write guard: fills a version's file and marks it Ready only when complete.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::item::{Item, Status};
+
+/// Fills the file of a version in [`Status::Write`]; get one from [`Item::write`] or
+/// [`Registry::best_or_new`](crate::Registry::best_or_new).
+///
+/// Bytes go to `<file>.part` beside the final path. [`commit`](Writer::commit) renames it into
+/// place and only then marks the version Ready, so no reader, and no process that outlives a
+/// `kill -9` of the writer, ever sees a Ready version with a partial file. Dropping the guard
+/// without committing removes the partial file and marks the version Failed.
+pub struct Writer {
+    item: Item,
+    temp: PathBuf,
+    file: Option<BufWriter<File>>,
+    written: u64,
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer").field("item", &self.item).field("written", &self.written).finish_non_exhaustive()
+    }
+}
+
+/// The partial file beside `final_name`.
+pub(crate) fn temp_name(final_name: &str) -> String {
+    format!("{final_name}.part")
+}
+
+impl Writer {
+    /// Starts writing `item`, which the caller has already moved to Write.
+    pub(crate) fn start(item: Item) -> Result<Writer> {
+        let temp = item.registry.file_path(&temp_name(&item.row.file_name));
+        let file = match File::create(&temp) {
+            Ok(file) => file,
+            Err(error) => {
+                let error = Error::io("write", &temp, error);
+                // The claim is released so the version does not sit in Write forever.
+                let _ = item.registry.transition(item.row.id, Status::Failed, None, "write");
+                return Err(error);
+            }
+        };
+        Ok(Writer { item, temp, file: Some(BufWriter::with_capacity(64 * 1024, file)), written: 0 })
+    }
+
+    /// The version being written.
+    pub fn item(&self) -> &Item {
+        &self.item
+    }
+
+    /// How many bytes were written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Finishes the file, moves it into place and marks the version Ready with its size.
+    /// Returns the item as it now is.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors flushing or renaming (the version is then marked Failed);
+    /// [`ErrorKind::InvalidTransition`] if the version stopped being in Write meanwhile (another
+    /// process trashed it): the file stays for cleanup to remove.
+    pub fn commit(mut self) -> Result<Item> {
+        let Some(buffered) = self.file.take() else {
+            return Err(Error::new(ErrorKind::InvalidTransition, "commit").with_context("the writer already finished"));
+        };
+        let final_path = self.item.path();
+        if let Err(error) = self.finish_file(buffered, &final_path) {
+            let _ = std::fs::remove_file(&self.temp);
+            let _ = self.item.registry.transition(self.item.row.id, Status::Failed, None, "commit");
+            return Err(error);
+        }
+        self.item.registry.transition(self.item.row.id, Status::Ready, Some(self.written), "commit")?;
+        let mut item = self.item.clone();
+        item.row.status = Status::Ready;
+        item.row.size = i64::try_from(self.written).ok();
+        Ok(item)
+    }
+
+    fn finish_file(&self, buffered: BufWriter<File>, final_path: &std::path::Path) -> Result<()> {
+        let file = buffered.into_inner().map_err(|error| Error::io("commit", &self.temp, error.into_error()))?;
+        if self.item.registry.sync_files() {
+            file.sync_all().map_err(|error| Error::io("commit", &self.temp, error))?;
+        }
+        drop(file);
+        std::fs::rename(&self.temp, final_path).map_err(|error| Error::io("commit", final_path, error))?;
+        if self.item.registry.sync_files() {
+            sync_dir(self.item.registry.files_dir())?;
+        }
+        Ok(())
+    }
+
+    /// Gives up: removes the partial file and marks the version Failed. Dropping the writer
+    /// does the same; this says so explicitly and reports errors.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidTransition`] if the version is no longer in Write; database errors.
+    pub fn abort(mut self) -> Result<()> {
+        self.file = None;
+        let _ = std::fs::remove_file(&self.temp);
+        self.item.registry.transition(self.item.row.id, Status::Failed, None, "abort")
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &std::path::Path) -> Result<()> {
+    File::open(dir).and_then(|handle| handle.sync_all()).map_err(|error| Error::io("commit", dir, error))
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &std::path::Path) -> Result<()> {
+    // Directory handles cannot be fsynced here; the rename is as durable as the OS makes it.
+    Ok(())
+}
+
+impl Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let file = self.file.as_mut().ok_or_else(|| io::Error::other("the writer already finished"))?;
+        let written = file.write(buf)?;
+        self.written += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // Nothing can be reported from a drop; a failure here leaves the version in Write,
+            // which cleanup's stale-write rule removes.
+            let _ = std::fs::remove_file(&self.temp);
+            let _ = self.item.registry.transition(self.item.row.id, Status::Failed, None, "drop writer");
+        }
+    }
+}
