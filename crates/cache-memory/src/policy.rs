@@ -1,0 +1,360 @@
+//! Eviction policies: the small interface a shard calls on insert, hit, update, remove
+//! and evict, and one implementation per [`EvictionPolicy`].
+//!
+//! An enum rather than a trait object: the shard's hot path matches on a tag it already
+//! has in cache instead of jumping through a vtable, and each policy's state lives inline.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+use hashbrown::HashTable;
+
+use crate::slab::{Entry, List, Slab};
+
+/// Which entry leaves when a shard is full. Expired entries always leave first,
+/// whatever the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum EvictionPolicy {
+    /// Least recently used. Exact, so every hit reorders a list under the shard's
+    /// exclusive lock: reads of one shard do not run in parallel.
+    Lru,
+    /// Least frequently used, approximated the way Redis does: the least used of a few
+    /// sampled entries leaves, and counts are halved now and then so old popularity fades.
+    /// Hits take only the shared lock.
+    Lfu,
+    /// First in, first out: hits change nothing.
+    Fifo,
+    /// A uniformly random entry leaves: hits change nothing.
+    Random,
+    /// S3-FIFO (Yang et al., SOSP 2023): new entries wait in a small FIFO queue and only
+    /// those hit while there move to the main queue, so one-time keys and scans pass
+    /// through without displacing the working set. Hits set a counter under the shared
+    /// lock. The default.
+    #[default]
+    S3Fifo,
+}
+
+impl EvictionPolicy {
+    /// Whether a hit must reorder the policy's state under the shard's exclusive lock.
+    #[inline]
+    pub(crate) fn hit_needs_exclusive(self) -> bool {
+        matches!(self, EvictionPolicy::Lru)
+    }
+
+    /// Records a hit under the shared lock. Stores only when the counter changes, so a
+    /// hot entry whose counter is saturated leaves its cache line clean for other cores.
+    #[inline]
+    pub(crate) fn on_shared_hit(self, entry: &Entry) {
+        let ceiling = match self {
+            EvictionPolicy::S3Fifo => S3_MAX_FREQ,
+            EvictionPolicy::Lfu => u8::MAX,
+            EvictionPolicy::Lru | EvictionPolicy::Fifo | EvictionPolicy::Random => return,
+        };
+        let freq = entry.freq.load(Ordering::Relaxed);
+        if freq < ceiling {
+            // A lost update between two racing readers only costs one count.
+            entry.freq.store(freq + 1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// S3-FIFO counts hits up to 3, as in the paper.
+const S3_MAX_FREQ: u8 = 3;
+/// The share of a shard's capacity the small queue may hold, in percent.
+const S3_SMALL_PERCENT: u64 = 10;
+/// How many entries LFU compares when it picks a victim.
+const LFU_SAMPLES: usize = 8;
+
+const SMALL: u8 = 0;
+const MAIN: u8 = 1;
+
+/// One shard's policy state.
+#[derive(Debug)]
+pub(crate) enum Policy {
+    Lru(List),
+    Fifo(List),
+    /// The list only keeps membership and a fallback order; victims are sampled slots.
+    Random {
+        list: List,
+        rng: Rng,
+    },
+    Lfu {
+        list: List,
+        rng: Rng,
+        /// Insertions since the counters were last halved.
+        since_aging: u64,
+    },
+    S3Fifo(S3Fifo),
+}
+
+impl Policy {
+    pub(crate) fn new(kind: EvictionPolicy, capacity: u64, seed: u64) -> Policy {
+        match kind {
+            EvictionPolicy::Lru => Policy::Lru(List::default()),
+            EvictionPolicy::Fifo => Policy::Fifo(List::default()),
+            EvictionPolicy::Random => Policy::Random { list: List::default(), rng: Rng::new(seed) },
+            EvictionPolicy::Lfu => Policy::Lfu { list: List::default(), rng: Rng::new(seed), since_aging: 0 },
+            EvictionPolicy::S3Fifo => Policy::S3Fifo(S3Fifo::new(capacity)),
+        }
+    }
+
+    /// Forgets every entry (the slab is being cleared too).
+    pub(crate) fn clear(&mut self) {
+        match self {
+            Policy::Lru(list) | Policy::Fifo(list) => *list = List::default(),
+            Policy::Random { list, .. } => *list = List::default(),
+            Policy::Lfu { list, since_aging, .. } => {
+                *list = List::default();
+                *since_aging = 0;
+            }
+            Policy::S3Fifo(s3) => s3.clear(),
+        }
+    }
+
+    /// A hit under the exclusive lock, for policies whose hits reorder.
+    pub(crate) fn on_exclusive_hit(&mut self, slab: &mut Slab, index: u32) {
+        if let Policy::Lru(list) = self {
+            list.move_to_front(slab, index);
+        }
+    }
+
+    /// A new entry in slot `index`.
+    pub(crate) fn on_insert(&mut self, slab: &mut Slab, index: u32) {
+        *slab[index].freq.get_mut() = 0;
+        match self {
+            Policy::Lru(list) | Policy::Fifo(list) | Policy::Random { list, .. } => {
+                slab[index].queue = MAIN;
+                list.push_front(slab, index);
+            }
+            Policy::Lfu { list, since_aging, .. } => {
+                // New entries start with one use, so they are not the first victims
+                // before they had a chance to be read.
+                *slab[index].freq.get_mut() = 1;
+                slab[index].queue = MAIN;
+                list.push_front(slab, index);
+                *since_aging += 1;
+                if *since_aging > u64::from(list.len) * 4 {
+                    *since_aging = 0;
+                    age(slab);
+                }
+            }
+            Policy::S3Fifo(s3) => s3.insert(slab, index),
+        }
+    }
+
+    /// Slot `index` got a new value whose weight replaced `old_weight`; counts as a use.
+    pub(crate) fn on_update(&mut self, slab: &mut Slab, index: u32, old_weight: u32) {
+        let new_weight = u64::from(slab[index].weight);
+        let list = match self {
+            Policy::Lru(list) | Policy::Fifo(list) | Policy::Random { list, .. } | Policy::Lfu { list, .. } => list,
+            Policy::S3Fifo(s3) => s3.list_of(slab[index].queue),
+        };
+        list.weight = list.weight - u64::from(old_weight) + new_weight;
+        match self {
+            Policy::Lru(list) => list.move_to_front(slab, index),
+            Policy::Lfu { .. } => EvictionPolicy::Lfu.on_shared_hit(&slab[index]),
+            Policy::S3Fifo(_) => EvictionPolicy::S3Fifo.on_shared_hit(&slab[index]),
+            Policy::Fifo(_) | Policy::Random { .. } => {}
+        }
+    }
+
+    /// Slot `index` is leaving for a reason of its own (deleted, expired, replaced).
+    pub(crate) fn on_remove(&mut self, slab: &mut Slab, index: u32) {
+        match self {
+            Policy::Lru(list) | Policy::Fifo(list) | Policy::Random { list, .. } | Policy::Lfu { list, .. } => {
+                list.unlink(slab, index);
+            }
+            Policy::S3Fifo(s3) => s3.list_of(slab[index].queue).unlink(slab, index),
+        }
+    }
+
+    /// How many entries the policy's lists hold and their summed weight.
+    #[cfg(test)]
+    pub(crate) fn totals(&self) -> (u32, u64) {
+        match self {
+            Policy::Lru(list) | Policy::Fifo(list) | Policy::Random { list, .. } | Policy::Lfu { list, .. } => {
+                (list.len, list.weight)
+            }
+            Policy::S3Fifo(s3) => (s3.small.len + s3.main.len, s3.small.weight + s3.main.weight),
+        }
+    }
+
+    /// Picks the entry to evict and unlinks it; `None` when the shard is empty.
+    pub(crate) fn evict(&mut self, slab: &mut Slab) -> Option<u32> {
+        let (list, victim) = match self {
+            Policy::Lru(list) | Policy::Fifo(list) => {
+                let victim = list.back()?;
+                (list, victim)
+            }
+            Policy::Random { list, rng } => {
+                let victim = sample(slab, rng, 1).or_else(|| list.back())?;
+                (list, victim)
+            }
+            Policy::Lfu { list, rng, .. } => {
+                let victim = sample(slab, rng, LFU_SAMPLES).or_else(|| list.back())?;
+                (list, victim)
+            }
+            Policy::S3Fifo(s3) => return s3.evict(slab),
+        };
+        list.unlink(slab, victim);
+        Some(victim)
+    }
+}
+
+/// Halves every use count, so LFU forgets what was popular long ago.
+fn age(slab: &mut Slab) {
+    for entry in slab.slots_mut() {
+        let freq = entry.freq.get_mut();
+        *freq /= 2;
+    }
+}
+
+/// The least used of `samples` occupied slots picked at random; `None` when random
+/// probing found none (a nearly empty slab), so the caller falls back to its list.
+fn sample(slab: &Slab, rng: &mut Rng, samples: usize) -> Option<u32> {
+    let slots = slab.slots();
+    let len = u32::try_from(slots.len()).ok().filter(|&len| len > 0)?;
+    let mut best: Option<(u8, u32)> = None;
+    let mut found = 0;
+    // Bounded: a slab that is mostly vacant after deletions falls back to the list.
+    for _ in 0..samples * 8 {
+        let index = rng.below(len);
+        let entry = &slots[index as usize];
+        if entry.queue == crate::slab::VACANT {
+            continue;
+        }
+        let freq = entry.freq.load(Ordering::Relaxed);
+        if best.is_none_or(|(best_freq, _)| freq < best_freq) {
+            best = Some((freq, index));
+        }
+        found += 1;
+        if found == samples {
+            break;
+        }
+    }
+    best.map(|(_, index)| index)
+}
+
+/// xorshift64*: victims need to be unpredictable to the workload, not to an adversary.
+#[derive(Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform enough in `0..bound` (Lemire's multiply-shift, without the rejection step).
+    fn below(&mut self, bound: u32) -> u32 {
+        (((self.next() >> 32) * u64::from(bound)) >> 32) as u32
+    }
+}
+
+/// S3-FIFO's state: the small and main queues and the ghost of keys recently evicted
+/// from the small queue.
+#[derive(Debug)]
+pub(crate) struct S3Fifo {
+    small: List,
+    main: List,
+    ghost: Ghost,
+    small_target: u64,
+}
+
+impl S3Fifo {
+    fn new(capacity: u64) -> S3Fifo {
+        S3Fifo {
+            small: List::default(),
+            main: List::default(),
+            ghost: Ghost::default(),
+            small_target: capacity * S3_SMALL_PERCENT / 100,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.small = List::default();
+        self.main = List::default();
+        self.ghost = Ghost::default();
+    }
+
+    fn list_of(&mut self, queue: u8) -> &mut List {
+        if queue == SMALL { &mut self.small } else { &mut self.main }
+    }
+
+    fn insert(&mut self, slab: &mut Slab, index: u32) {
+        // A key evicted from the small queue a short while ago has shown it returns:
+        // it goes straight to the main queue.
+        if self.ghost.contains(slab[index].hash) {
+            slab[index].queue = MAIN;
+            self.main.push_front(slab, index);
+        } else {
+            slab[index].queue = SMALL;
+            self.small.push_front(slab, index);
+        }
+    }
+
+    fn evict(&mut self, slab: &mut Slab) -> Option<u32> {
+        loop {
+            if self.small.weight > self.small_target || self.main.len == 0 {
+                let tail = self.small.back()?;
+                self.small.unlink(slab, tail);
+                let entry = &mut slab[tail];
+                if *entry.freq.get_mut() > 0 {
+                    *entry.freq.get_mut() = 0;
+                    entry.queue = MAIN;
+                    self.main.push_front(slab, tail);
+                } else {
+                    let remembered = self.small.len + self.main.len;
+                    self.ghost.insert(entry.hash, remembered as usize);
+                    return Some(tail);
+                }
+            } else {
+                let tail = self.main.back()?;
+                let freq = slab[tail].freq.get_mut();
+                if *freq > 0 {
+                    *freq -= 1;
+                    self.main.move_to_front(slab, tail);
+                } else {
+                    self.main.unlink(slab, tail);
+                    return Some(tail);
+                }
+            }
+        }
+    }
+}
+
+/// Hashes of keys recently evicted from the small queue, oldest first, with a set for
+/// membership. Sized to the number of live entries, as the paper suggests.
+#[derive(Debug, Default)]
+struct Ghost {
+    order: VecDeque<u64>,
+    members: HashTable<u64>,
+}
+
+impl Ghost {
+    fn contains(&self, hash: u64) -> bool {
+        self.members.find(hash, |&member| member == hash).is_some()
+    }
+
+    fn insert(&mut self, hash: u64, capacity: usize) {
+        if self.contains(hash) {
+            return;
+        }
+        let capacity = capacity.max(16);
+        while self.order.len() >= capacity {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if let Ok(found) = self.members.find_entry(oldest, |&member| member == oldest) {
+                found.remove();
+            }
+        }
+        self.order.push_back(hash);
+        self.members.insert_unique(hash, hash, |&member| member);
+    }
+}

@@ -1,0 +1,196 @@
+//! Entries in one shard: a slab of slots addressed by `u32` index, and intrusive
+//! doubly linked lists threaded through those slots.
+//!
+//! Indices instead of pointers keep the structure safe and compact (8 bytes of links per
+//! entry), and a slot's index never changes while it is occupied, so the hash table and
+//! the policy lists can both refer to it.
+
+use std::sync::atomic::AtomicU8;
+
+use bytes::Bytes;
+
+/// "No slot": the end of a list or of the free list.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// A deadline that never comes.
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// The [`Entry::queue`] mark of a vacant slot.
+pub(crate) const VACANT: u8 = u8::MAX;
+
+/// One cache entry, or a vacant slot (empty key and value, `next` = next free slot).
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// The stored key: the handle's prefix followed by the caller's key.
+    pub(crate) key: Box<str>,
+    pub(crate) value: Bytes,
+    /// The hash of `key`, kept so the table can grow without rehashing strings.
+    pub(crate) hash: u64,
+    /// Nanoseconds since the store's epoch at which the entry expires; [`NEVER`] for none.
+    pub(crate) deadline: u64,
+    pub(crate) weight: u32,
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+    /// Access bits the policy sets on a hit under the shared (read) lock.
+    pub(crate) freq: AtomicU8,
+    /// Which of the policy's lists holds the entry.
+    pub(crate) queue: u8,
+}
+
+impl Entry {
+    pub(crate) fn new(key: Box<str>, value: Bytes, hash: u64, deadline: u64, weight: u32) -> Entry {
+        Entry { key, value, hash, deadline, weight, prev: NIL, next: NIL, freq: AtomicU8::new(0), queue: 0 }
+    }
+
+    fn vacant(next_free: u32) -> Entry {
+        Entry {
+            key: Box::default(),
+            value: Bytes::new(),
+            hash: 0,
+            deadline: NEVER,
+            weight: 0,
+            prev: NIL,
+            next: next_free,
+            freq: AtomicU8::new(0),
+            queue: VACANT,
+        }
+    }
+
+    /// Whether this entry's key is `prefix` followed by `key`, without building that string.
+    #[inline]
+    pub(crate) fn is_key(&self, prefix: &str, key: &str) -> bool {
+        self.key.len() == prefix.len() + key.len()
+            && self.key.as_bytes()[..prefix.len()] == *prefix.as_bytes()
+            && self.key.as_bytes()[prefix.len()..] == *key.as_bytes()
+    }
+}
+
+/// Slots with a free list, so removed slots are reused and indices stay stable.
+#[derive(Debug)]
+pub(crate) struct Slab {
+    slots: Vec<Entry>,
+    free: u32,
+}
+
+impl Slab {
+    pub(crate) fn new() -> Slab {
+        Slab { slots: Vec::new(), free: NIL }
+    }
+
+    /// Stores `entry`; `None` when the shard already holds `u32::MAX - 1` slots.
+    pub(crate) fn insert(&mut self, entry: Entry) -> Option<u32> {
+        if self.free != NIL {
+            let index = self.free;
+            let slot = &mut self.slots[index as usize];
+            self.free = slot.next;
+            *slot = entry;
+            Some(index)
+        } else {
+            let index = u32::try_from(self.slots.len()).ok().filter(|&index| index != NIL)?;
+            self.slots.push(entry);
+            Some(index)
+        }
+    }
+
+    /// Vacates slot `index` and returns its key and value.
+    pub(crate) fn remove(&mut self, index: u32) -> (Box<str>, Bytes) {
+        let slot = std::mem::replace(&mut self.slots[index as usize], Entry::vacant(self.free));
+        self.free = index;
+        (slot.key, slot.value)
+    }
+
+    /// Every slot, vacant ones (`queue == VACANT`) included.
+    pub(crate) fn slots(&self) -> &[Entry] {
+        &self.slots
+    }
+
+    pub(crate) fn slots_mut(&mut self) -> &mut [Entry] {
+        &mut self.slots
+    }
+
+    /// Drops every entry and releases the memory.
+    pub(crate) fn clear(&mut self) {
+        self.slots = Vec::new();
+        self.free = NIL;
+    }
+}
+
+impl std::ops::Index<u32> for Slab {
+    type Output = Entry;
+
+    #[inline]
+    fn index(&self, index: u32) -> &Entry {
+        &self.slots[index as usize]
+    }
+}
+
+impl std::ops::IndexMut<u32> for Slab {
+    #[inline]
+    fn index_mut(&mut self, index: u32) -> &mut Entry {
+        &mut self.slots[index as usize]
+    }
+}
+
+/// A doubly linked list through [`Entry::prev`]/[`Entry::next`]: head is the newest.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct List {
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+    pub(crate) len: u32,
+    /// The summed weight of the entries on the list.
+    pub(crate) weight: u64,
+}
+
+impl Default for List {
+    fn default() -> Self {
+        List { head: NIL, tail: NIL, len: 0, weight: 0 }
+    }
+}
+
+impl List {
+    pub(crate) fn push_front(&mut self, slab: &mut Slab, index: u32) {
+        let old_head = self.head;
+        let entry = &mut slab[index];
+        entry.prev = NIL;
+        entry.next = old_head;
+        self.weight += u64::from(entry.weight);
+        if old_head == NIL {
+            self.tail = index;
+        } else {
+            slab[old_head].prev = index;
+        }
+        self.head = index;
+        self.len += 1;
+    }
+
+    pub(crate) fn unlink(&mut self, slab: &mut Slab, index: u32) {
+        let entry = &mut slab[index];
+        let (prev, next) = (entry.prev, entry.next);
+        entry.prev = NIL;
+        entry.next = NIL;
+        self.weight -= u64::from(entry.weight);
+        if prev == NIL {
+            self.head = next;
+        } else {
+            slab[prev].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            slab[next].prev = prev;
+        }
+        self.len -= 1;
+    }
+
+    pub(crate) fn move_to_front(&mut self, slab: &mut Slab, index: u32) {
+        if self.head != index {
+            self.unlink(slab, index);
+            self.push_front(slab, index);
+        }
+    }
+
+    /// The oldest entry.
+    pub(crate) fn back(&self) -> Option<u32> {
+        (self.tail != NIL).then_some(self.tail)
+    }
+}
