@@ -364,6 +364,10 @@ fn print_logs_of(record: &Record) {
     }
     for log in logs {
         let text = fs::read_to_string(&log).unwrap_or_else(|error| format!("(unreadable: {error})\n"));
+        if text.trim().is_empty() {
+            eprintln!("\n---- {}: {} is empty", record.name, log.display());
+            continue;
+        }
         let lines: Vec<&str> = text.lines().collect();
         let shown = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
         let cut = if shown.len() < lines.len() { format!(", last {} lines", shown.len()) } else { String::new() };
