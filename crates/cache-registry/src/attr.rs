@@ -290,7 +290,10 @@ fn check_name(name: &str, operation: &'static str) -> Result<()> {
         return Err(Error::invalid_input(operation, "attribute names must not be empty"));
     }
     if name.contains('.') {
-        return Err(Error::invalid_input(operation, format!("attribute name {name:?} contains '.', the namespace separator")));
+        return Err(Error::invalid_input(
+            operation,
+            format!("attribute name {name:?} contains '.', the namespace separator"),
+        ));
     }
     Ok(())
 }

@@ -276,16 +276,18 @@ fn delete_records(registry: &Registry, candidates: &[Candidate]) -> Result<HashS
         return Ok(HashSet::new());
     }
     registry.with_conn("cleanup", |conn| {
-        let tx =
-            conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|error| Error::db("cleanup", error))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| Error::db("cleanup", error))?;
         let mut deleted = HashSet::new();
         {
             let mut statement = tx
                 .prepare_cached("DELETE FROM items WHERE id = ?1 AND status = ?2")
                 .map_err(|error| Error::db("cleanup", error))?;
             for candidate in candidates {
-                let changed =
-                    statement.execute(params![candidate.id, candidate.status.code()]).map_err(|error| Error::db("cleanup", error))?;
+                let changed = statement
+                    .execute(params![candidate.id, candidate.status.code()])
+                    .map_err(|error| Error::db("cleanup", error))?;
                 if changed == 1 {
                     deleted.insert(candidate.id);
                 }

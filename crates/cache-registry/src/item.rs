@@ -322,7 +322,8 @@ impl Item {
     /// [`ErrorKind::NotFound`] if cleanup removed it; database errors.
     pub fn refresh(&mut self) -> Result<()> {
         let row = self.registry.row_by_id(self.row.id, "refresh")?;
-        self.row = row.ok_or_else(|| Error::new(ErrorKind::NotFound, "refresh").with_context("the item was removed"))?;
+        self.row =
+            row.ok_or_else(|| Error::new(ErrorKind::NotFound, "refresh").with_context("the item was removed"))?;
         Ok(())
     }
 

@@ -140,7 +140,10 @@ mod tests {
     #[test]
     fn key_is_sha256_of_uri_newline_canonical() {
         // sha256("u\n{}"), computed independently with coreutils' sha256sum.
-        assert_eq!(item_key("u", &json!({})).unwrap(), "f0641e44de69749351c0b4977cc5eb17e656c7ddfcc1614d7088ba2d5efdd2e3");
+        assert_eq!(
+            item_key("u", &json!({})).unwrap(),
+            "f0641e44de69749351c0b4977cc5eb17e656c7ddfcc1614d7088ba2d5efdd2e3"
+        );
     }
 
     #[test]

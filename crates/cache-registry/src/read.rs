@@ -180,7 +180,9 @@ fn zip_error(path: &Path, error: zip::result::ZipError) -> Error {
         ZipError::UnsupportedArchive(_) => ErrorKind::Unsupported,
         _ => ErrorKind::Corrupt,
     };
-    Error::new(kind, "open member").with_context(format!("{}: reading it as a zip archive", path.display())).with_source(error)
+    Error::new(kind, "open member")
+        .with_context(format!("{}: reading it as a zip archive", path.display()))
+        .with_source(error)
 }
 
 /// Opens the member `name`, or the only file member when `name` is `None`.
@@ -195,7 +197,9 @@ fn zip_member(file: File, path: &Path, name: Option<&str>) -> Result<Reader> {
                 let wanted = normalize(name);
                 (0..archive.len())
                     .find(|&index| {
-                        archive.name_for_index(index).is_some_and(|found| !found.ends_with('/') && normalize(found) == wanted)
+                        archive
+                            .name_for_index(index)
+                            .is_some_and(|found| !found.ends_with('/') && normalize(found) == wanted)
                     })
                     .ok_or_else(|| {
                         Error::new(ErrorKind::NotFound, "open member").with_context(format!("no file member {name:?}"))
@@ -356,7 +360,8 @@ fn read_block(stream: &mut dyn Read, block: &mut [u8; BLOCK]) -> io::Result<bool
 }
 
 fn check_checksum(block: &[u8; BLOCK]) -> io::Result<()> {
-    let stored = parse_octal(&block[148..156]).ok_or_else(|| invalid("not a tar archive: bad header checksum field"))?;
+    let stored =
+        parse_octal(&block[148..156]).ok_or_else(|| invalid("not a tar archive: bad header checksum field"))?;
     let mut unsigned: u64 = 0;
     let mut signed: i64 = 0;
     for (index, &byte) in block.iter().enumerate() {
@@ -387,7 +392,10 @@ fn parse_size(field: &[u8]) -> io::Result<u64> {
         // GNU base-256 for sizes past 8 GiB: big-endian, high bit of the first byte is the marker.
         let mut size: u64 = u64::from(field[0] & 0x7f);
         for &byte in &field[1..] {
-            size = size.checked_mul(256).and_then(|size| size.checked_add(u64::from(byte))).ok_or_else(|| invalid("tar size overflows"))?;
+            size = size
+                .checked_mul(256)
+                .and_then(|size| size.checked_add(u64::from(byte)))
+                .ok_or_else(|| invalid("tar size overflows"))?;
         }
         return Ok(size);
     }

@@ -202,7 +202,10 @@ impl Registry {
         let sql = const_format_select("WHERE key = ?1 AND version = ?2");
         let row = self.with_conn("get", |conn| {
             let mut statement = conn.prepare_cached(&sql).map_err(|error| Error::db("get", error))?;
-            statement.query_row(params![key, version], Row::from_sql).optional().map_err(|error| Error::db("get", error))
+            statement
+                .query_row(params![key, version], Row::from_sql)
+                .optional()
+                .map_err(|error| Error::db("get", error))
         })?;
         Ok(row.map(|row| self.item(row)))
     }
@@ -361,8 +364,9 @@ impl Registry {
         let ext = options.resolved_ext(uri)?;
         let attributes = options.attributes.flatten(operation)?;
         self.with_conn(operation, |conn| {
-            let tx =
-                conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|error| Error::db(operation, error))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|error| Error::db(operation, error))?;
             let new = NewRow { key: &key, uri, params: &canonical, status, ext: &ext, options };
             let row = insert_row(&tx, &new, &attributes, operation)?;
             tx.commit().map_err(|error| Error::db(operation, error))?;
@@ -399,7 +403,9 @@ impl Registry {
                 .map_err(|error| Error::db(operation, error))?;
             Err(match current.and_then(Status::from_code) {
                 None => Error::new(ErrorKind::NotFound, operation).with_context("the item was removed"),
-                Some(from) => Error::new(ErrorKind::InvalidTransition, operation).with_context(format!("{from} -> {to}")),
+                Some(from) => {
+                    Error::new(ErrorKind::InvalidTransition, operation).with_context(format!("{from} -> {to}"))
+                }
             })
         })
     }
@@ -495,8 +501,11 @@ fn insert_row(
         .prepare_cached("SELECT coalesce(max(version), 0) + 1 FROM items WHERE key = ?1")
         .and_then(|mut statement| statement.query_row([new.key], |row| row.get(0)))
         .map_err(|error| Error::db(operation, error))?;
-    let file_name =
-        if new.ext.is_empty() { format!("{}-{version}", new.key) } else { format!("{}-{version}.{}", new.key, new.ext) };
+    let file_name = if new.ext.is_empty() {
+        format!("{}-{version}", new.key)
+    } else {
+        format!("{}-{version}.{}", new.key, new.ext)
+    };
     let created = attr::micros(SystemTime::now());
     conn.prepare_cached(
         "INSERT INTO items (key, version, uri, params, status, file_name, ext, label, created) \

@@ -50,15 +50,16 @@ const MIGRATIONS: &[&str] = &[
 pub(crate) const CURRENT: i64 = 1;
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
-    let found: i64 = conn
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(|error| Error::db("open", error))?;
+    let found: i64 =
+        conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|error| Error::db("open", error))?;
     if found == CURRENT {
         return Ok(());
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|error| Error::db("open", error))?;
+    let tx =
+        conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|error| Error::db("open", error))?;
     // Read again under the write lock: another process may have migrated meanwhile.
-    let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|error| Error::db("open", error))?;
+    let found: i64 =
+        tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(|error| Error::db("open", error))?;
     if !(0..=CURRENT).contains(&found) {
         return Err(Error::new(ErrorKind::IncompatibleSchema, "open")
             .with_context(format!("schema version {found}, this crate knows up to {CURRENT}")));
