@@ -416,7 +416,7 @@ fn corrupt_compressed_data_is_an_io_error_not_a_panic() {
 fn tar_members_read_from_plain_and_compressed_tars() {
     let (_dir, registry) = registry();
     let long_name = format!("{}/deep.csv", "nested-directory-name".repeat(8));
-    let big: Vec<u8> = (0..200_000u32).flat_map(u32::to_le_bytes).collect();
+    let big: Vec<u8> = (0..30_000u32).flat_map(u32::to_le_bytes).collect();
     let archive = tar(&[("a.txt", b"alpha"), (&long_name, TEXT), ("big.bin", &big), ("empty", b"")]);
     for (ext, bytes) in
         [("tar", archive.clone()), ("tar.gz", gzip(&archive)), ("tar.bz2", bzip2(&archive)), ("tar.xz", xz(&archive))]
