@@ -99,62 +99,24 @@ impl<'a> Servers<'a> {
         let remaining = || deadline.saturating_duration_since(Instant::now());
         let venv = self.paths.venv();
         let first_child = self.children.len();
-        let mut program_name = String::new();
 
-        // Every node starts before any is waited for: they come up in parallel.
-        for (&port, dir) in record.ports.iter().zip(node_dirs) {
-            match &server.start {
-                Start::Daemon { argv, .. } => {
-                    let argv = servers::expand(&argv.concat(), port, dir);
-                    program_name = base_name(&argv[0]);
-                    let log = dir.join("start.log");
-                    let status = command(server, &venv, &argv)
-                        .stdin(Stdio::null())
-                        .stdout(log_file(&log)?)
-                        .stderr(log_file(&log)?)
-                        .status()
-                        .map_err(|error| format!("{}: cannot run {}: {error}", server.name, argv[0]))?;
-                    if !status.success() {
-                        return Err(format!("{}: `{}` failed ({status})", server.name, shell_words(&argv)));
-                    }
-                }
-                Start::Foreground { argv } => {
-                    let argv = servers::expand(argv, port, dir);
-                    program_name = base_name(&argv[0]);
-                    let log = dir.join(format!("{}.log", server.name));
-                    let child = command(server, &venv, &argv)
-                        .stdin(Stdio::null())
-                        .stdout(log_file(&log)?)
-                        .stderr(log_file(&log)?)
-                        // Its own process group: a Ctrl-C meant for cargo does not kill it
-                        // half-way; the state file lets the next run stop it.
-                        .process_group(0)
-                        .spawn()
-                        .map_err(|error| format!("{}: cannot run {}: {error}", server.name, argv[0]))?;
-                    record.pids.push((child.id(), program_name.clone()));
-                    self.children.push(child);
+        let mut opened = self.spawn_nodes(server, node_dirs, record, &venv);
+        if opened.is_ok() {
+            for &port in &record.ports {
+                let children = &mut self.children[first_child..];
+                opened = net::wait_for(&format!("{}: port {port} open", server.name), remaining(), || {
+                    still_running(server, children)?;
+                    Ok(net::port_open(port))
+                })
+                .map(drop);
+                if opened.is_err() {
+                    break;
                 }
             }
         }
-
-        let mut opened = Ok(());
-        for &port in &record.ports {
-            let children = &mut self.children[first_child..];
-            opened = net::wait_for(&format!("{}: port {port} open", server.name), remaining(), || {
-                for child in children.iter_mut() {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        return Err(format!("{} exited ({status}) before it was ready", server.name));
-                    }
-                }
-                Ok(net::port_open(port))
-            })
-            .map(drop);
-            if opened.is_err() {
-                break;
-            }
-        }
-        if let Start::Daemon { pidfile, .. } = &server.start {
-            // Also when the port never opened: whatever did start must be stopped.
+        if let Start::Daemon { argv, pidfile } = &server.start {
+            // Also when something failed: whatever did start must be found to be stopped.
+            let program = argv.first().and_then(|part| part.first()).map_or_else(String::new, |name| base_name(name));
             let wait = if opened.is_ok() { remaining() } else { Duration::from_secs(1) };
             for (&port, dir) in record.ports.iter().zip(node_dirs) {
                 let pidfile = PathBuf::from(servers::expand(&[pidfile], port, dir).concat());
@@ -164,7 +126,7 @@ impl<'a> Servers<'a> {
                     Ok(pid.is_some())
                 });
                 if let Some(pid) = pid {
-                    record.pids.push((pid, program_name.clone()));
+                    record.pids.push((pid, program.clone()));
                 }
                 opened = opened.and(read.map(drop));
             }
@@ -200,19 +162,61 @@ impl<'a> Servers<'a> {
             }
         }
 
+        let children = &mut self.children[first_child..];
         for (&port, dir) in record.ports.iter().zip(node_dirs) {
             let what = format!("{}: 127.0.0.1:{port} ready ({:?})", server.name, server.ready);
             match &server.ready {
                 Ready::PortOpen => {}
                 Ready::Http200(path) => {
-                    net::wait_for(&what, remaining(), || Ok(matches!(net::http_status(port, path), Ok(200))))?;
+                    net::wait_for(&what, remaining(), || {
+                        still_running(server, children)?;
+                        Ok(matches!(net::http_status(port, path), Ok(200)))
+                    })?;
                 }
                 Ready::Output { argv, contains } => {
                     let argv = servers::expand(argv, port, dir);
                     net::wait_for(&what, remaining(), || {
+                        still_running(server, children)?;
                         let output = command(server, &venv, &argv).stdin(Stdio::null()).output();
                         Ok(output.is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(contains)))
                     })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts every node before any is waited for, so they come up in parallel.
+    fn spawn_nodes(&mut self, server: &Server, node_dirs: &[PathBuf], record: &mut Record, venv: &Path) -> Result<()> {
+        for (&port, dir) in record.ports.iter().zip(node_dirs) {
+            match &server.start {
+                Start::Daemon { argv, .. } => {
+                    let argv = servers::expand(&argv.concat(), port, dir);
+                    let log = dir.join("start.log");
+                    let status = command(server, venv, &argv)
+                        .stdin(Stdio::null())
+                        .stdout(log_file(&log)?)
+                        .stderr(log_file(&log)?)
+                        .status()
+                        .map_err(|error| format!("{}: cannot run {}: {error}", server.name, argv[0]))?;
+                    if !status.success() {
+                        return Err(format!("{}: `{}` failed ({status})", server.name, shell_words(&argv)));
+                    }
+                }
+                Start::Foreground { argv } => {
+                    let argv = servers::expand(argv, port, dir);
+                    let log = dir.join(format!("{}.log", server.name));
+                    let child = command(server, venv, &argv)
+                        .stdin(Stdio::null())
+                        .stdout(log_file(&log)?)
+                        .stderr(log_file(&log)?)
+                        // Its own process group: a Ctrl-C meant for cargo does not kill it
+                        // half-way; the state file lets the next run stop it.
+                        .process_group(0)
+                        .spawn()
+                        .map_err(|error| format!("{}: cannot run {}: {error}", server.name, argv[0]))?;
+                    record.pids.push((child.id(), base_name(&argv[0])));
+                    self.children.push(child);
                 }
             }
         }
@@ -290,6 +294,16 @@ impl Drop for Servers<'_> {
             }
         }
     }
+}
+
+/// An error once one of the server's foreground processes has exited: waiting longer is pointless.
+fn still_running(server: &Server, children: &mut [Child]) -> Result<()> {
+    for child in children {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{} exited ({status}) before it was ready", server.name));
+        }
+    }
+    Ok(())
 }
 
 /// Stops what the state file lists (left by `servers up`, or by a run that was killed).

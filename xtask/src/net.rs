@@ -86,7 +86,8 @@ pub(crate) fn http_status(port: u16, path: &str) -> io::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&SocketAddr::from((LOOPBACK, port)), CONNECT_TIMEOUT)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n")?;
+    // One write: `write!` would send the pieces separately.
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes())?;
     let mut head = Vec::new();
     let mut buf = [0; 256];
     while !head.contains(&b'\n') {
@@ -201,6 +202,12 @@ mod tests {
             let mut reader = BufReader::new(stream);
             let mut request = String::new();
             reader.read_line(&mut request).expect("read the request line");
+            // The whole head: closing with unread input would reset the connection.
+            let mut header = String::new();
+            while header != "\r\n" {
+                header.clear();
+                assert!(reader.read_line(&mut header).expect("read a header") > 0, "the request head ended early");
+            }
             let mut stream = reader.into_inner();
             write!(stream, "{status_line}\r\nContent-Length: 0\r\n\r\n").expect("answer");
             request

@@ -74,6 +74,7 @@ pub(crate) enum Ready {
 /// How a node is asked to stop. SIGTERM, then SIGKILL, follow when its ports are still busy.
 #[derive(Debug)]
 pub(crate) enum Stop {
+    /// Run once per node whose port is open; the program is looked up on `PATH`.
     Command(&'static [&'static str]),
     Sigterm,
 }
