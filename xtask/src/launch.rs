@@ -435,10 +435,12 @@ pub(crate) fn provision(paths: &Paths, wanted: &[&Server]) -> Result<()> {
     if !apt.is_empty() {
         eprintln!("\n==> installing Debian packages: {}", apt.join(" "));
         let hint = format!("installing needs root; or install these yourself: {}", apt.join(" "));
-        run_to_stderr(Command::new("apt-get").arg("update"), &hint)?;
+        // Waits for another apt or dpkg (a second checkout's xtask) instead of failing at once.
+        let lock_timeout = "DPkg::Lock::Timeout=300";
+        run_to_stderr(Command::new("apt-get").args(["-o", lock_timeout, "update"]), &hint)?;
         run_to_stderr(
             Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends"])
+                .args(["-o", lock_timeout, "install", "-y", "--no-install-recommends"])
                 .args(&apt)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
             &hint,

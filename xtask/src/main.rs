@@ -175,7 +175,9 @@ fn test(paths: &Paths) -> Result<()> {
         servers.print_logs();
     }
     let stopped = servers.stop_all();
-    tested.and(stopped)
+    tested.and(stopped)?;
+    eprintln!("\n==> cargo xtask test: fmt, clippy and every test passed");
+    Ok(())
 }
 
 fn start_all(servers: &mut Servers<'_>, wanted: &[&'static Server]) -> Result<()> {
