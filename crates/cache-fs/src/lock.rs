@@ -11,8 +11,8 @@
 //! an open file description, and this process keeps one per shard, so threads of one
 //! process would share the lock; a mutex per shard serializes them first.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{File, OpenOptions, Permissions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -77,6 +77,12 @@ impl Locks {
                     .custom_flags(nofollow())
                     .open(&path)
                     .map_err(|source| FsError::io("opening the lock file", &path, source))?;
+                // The umask may have taken bits the caller asked for. Only the creator may
+                // chmod; anyone else can still lock, so a refusal changes nothing here.
+                let mode = file.metadata().map(|metadata| metadata.permissions().mode() & 0o7777);
+                if mode.is_ok_and(|mode| mode != self.file_mode) {
+                    let _ = file.set_permissions(Permissions::from_mode(self.file_mode));
+                }
                 // The shard's mutex is held, so no other thread can have set it meanwhile.
                 self.files[index].get_or_init(|| file)
             }

@@ -1,0 +1,376 @@
+//! What `FsCache` does with the files themselves: modes, symlinks, damaged entries,
+//! collisions, bad directories, eviction order, counts, streams and stale temp files.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use cache_core::{Bytes, Cache, ErrorKind, Ttl};
+use cache_fs::FsCache;
+use tokio::io::AsyncReadExt;
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp directory")
+}
+
+async fn open(dir: &Path) -> FsCache {
+    FsCache::builder(dir).build().await.expect("building the cache")
+}
+
+/// Every file and directory under `root` (not `root` itself).
+fn walk(root: &Path) -> Vec<(PathBuf, fs::Metadata)> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("listing") {
+            let path = entry.expect("listing").path();
+            let metadata = fs::symlink_metadata(&path).expect("metadata");
+            if metadata.is_dir() {
+                stack.push(path.clone());
+            }
+            found.push((path, metadata));
+        }
+    }
+    found
+}
+
+fn assert_modes(root: &Path, file_mode: u32, dir_mode: u32) {
+    let found = walk(root);
+    let (dirs, files): (Vec<_>, Vec<_>) = found.iter().partition(|(_, metadata)| metadata.is_dir());
+    // locks/, the namespace, and two fan-out levels at least.
+    assert!(dirs.len() >= 4, "expected the cache's directories, found {dirs:?}");
+    assert!(files.len() >= 2, "expected an entry and a lock file, found {files:?}");
+    for (path, metadata) in dirs {
+        assert_eq!(metadata.mode() & 0o7777, dir_mode, "mode of directory {}", path.display());
+    }
+    for (path, metadata) in files {
+        assert_eq!(metadata.mode() & 0o7777, file_mode, "mode of file {}", path.display());
+    }
+}
+
+#[tokio::test]
+async fn files_are_0600_and_directories_0700_by_default() {
+    let tmp = tempdir();
+    let cache = open(tmp.path()).await;
+    cache.set("k", Bytes::from_static(b"v"), Ttl::Never).await.expect("set");
+    cache.incr("n", 1).await.expect("incr takes a lock file");
+    assert_modes(tmp.path(), 0o600, 0o700);
+}
+
+#[tokio::test]
+async fn modes_are_configurable_whatever_the_umask() {
+    let tmp = tempdir();
+    let cache = FsCache::builder(tmp.path()).file_mode(0o664).dir_mode(0o775).build().await.expect("build");
+    cache.set("k", Bytes::from_static(b"v"), Ttl::Never).await.expect("set");
+    cache.incr("n", 1).await.expect("incr");
+    let root = tmp.path();
+    let lock_files: Vec<_> = walk(&root.join("locks")).into_iter().filter(|(_, m)| m.is_file()).collect();
+    assert!(!lock_files.is_empty());
+    for (path, metadata) in walk(root) {
+        // Lock files were created with the same setting.
+        let expected = if metadata.is_dir() { 0o775 } else { 0o664 };
+        assert_eq!(metadata.mode() & 0o7777, expected, "mode of {}", path.display());
+    }
+}
+
+#[tokio::test]
+async fn modes_without_the_owners_bits_are_refused() {
+    let tmp = tempdir();
+    for builder in [FsCache::builder(tmp.path()).file_mode(0o400), FsCache::builder(tmp.path()).dir_mode(0o10700)] {
+        let error = builder.build().await.expect_err("a mode the cache cannot use");
+        assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+    }
+}
+
+#[tokio::test]
+async fn a_symlink_at_an_entry_path_is_not_followed() {
+    let tmp = tempdir();
+    let outside = tempdir();
+    let cache = open(tmp.path()).await;
+    let path = cache.entry_path("victim");
+
+    // A complete, valid entry for the key, but outside the cache: following the link
+    // would return it.
+    cache.set("victim", Bytes::from_static(b"planted"), Ttl::Never).await.expect("set");
+    let target = outside.path().join("planted-entry");
+    fs::copy(&path, &target).expect("copying the entry out");
+    fs::remove_file(&path).expect("removing the entry");
+    symlink(&target, &path).expect("planting a symlink");
+
+    assert_eq!(cache.get("victim").await.expect("get"), None, "the symlink was followed");
+    assert!(fs::symlink_metadata(&path).is_err(), "the planted symlink is removed");
+    let before = fs::read(&target).expect("target");
+
+    symlink(&target, &path).expect("planting it again");
+    assert!(cache.get_stream("victim").await.expect("get_stream").is_none(), "get_stream followed the symlink");
+    symlink(&target, &path).ok();
+    cache.set("victim", Bytes::from_static(b"mine"), Ttl::Never).await.expect("set over the symlink");
+    assert!(fs::symlink_metadata(&path).expect("entry").file_type().is_file(), "set replaces the link itself");
+    assert_eq!(fs::read(&target).expect("target"), before, "set wrote through the symlink");
+    assert_eq!(cache.get("victim").await.expect("get"), Some(Bytes::from_static(b"mine")));
+}
+
+#[tokio::test]
+async fn a_fifo_at_an_entry_path_is_a_miss_not_a_hang() {
+    let tmp = tempdir();
+    let cache = open(tmp.path()).await;
+    cache.set("pipe", Bytes::from_static(b"x"), Ttl::Never).await.expect("set");
+    let path = cache.entry_path("pipe");
+    fs::remove_file(&path).expect("remove");
+    let status = std::process::Command::new("mkfifo").arg(&path).status().expect("running mkfifo");
+    assert!(status.success(), "mkfifo failed");
+    assert_eq!(cache.get("pipe").await.expect("get"), None);
+    assert!(fs::symlink_metadata(&path).is_err(), "the FIFO is removed");
+}
+
+/// Damages `key`'s entry file with `damage`, then checks it reads as a miss and is gone.
+async fn damaged_reads_as_miss(damage: impl FnOnce(&Path, Vec<u8>)) {
+    let tmp = tempdir();
+    let cache = open(tmp.path()).await;
+    let value: Bytes = (0..4000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>().into();
+    cache.set("fragile", value, Ttl::Never).await.expect("set");
+    let path = cache.entry_path("fragile");
+    let bytes = fs::read(&path).expect("reading the entry");
+    damage(&path, bytes);
+    assert_eq!(cache.get("fragile").await.expect("a damaged entry is a miss, not an error"), None);
+    assert!(!path.exists(), "a damaged entry is removed");
+    cache.set("fragile", Bytes::from_static(b"again"), Ttl::Never).await.expect("set after damage");
+    assert_eq!(cache.get("fragile").await.expect("get"), Some(Bytes::from_static(b"again")));
+}
+
+#[tokio::test]
+async fn truncated_entries_read_as_misses() {
+    damaged_reads_as_miss(|path, bytes| fs::write(path, &bytes[..bytes.len() / 2]).expect("truncate")).await;
+    damaged_reads_as_miss(|path, bytes| fs::write(path, &bytes[..20]).expect("truncate into the header")).await;
+    damaged_reads_as_miss(|path, _| fs::write(path, b"").expect("empty")).await;
+}
+
+#[tokio::test]
+async fn corrupt_entries_read_as_misses() {
+    damaged_reads_as_miss(|path, mut bytes| {
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(path, bytes).expect("flip a value bit");
+    })
+    .await;
+    damaged_reads_as_miss(|path, bytes| fs::write(path, vec![0; bytes.len()]).expect("zero fill")).await;
+    damaged_reads_as_miss(|path, mut bytes| {
+        bytes[10] ^= 0x80;
+        fs::write(path, bytes).expect("flip an expiry bit");
+    })
+    .await;
+    damaged_reads_as_miss(|path, mut bytes| {
+        bytes.extend_from_slice(b"trailing");
+        fs::write(path, bytes).expect("append");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_damaged_stream_ends_in_an_error_not_a_clean_end() {
+    let tmp = tempdir();
+    let cache = open(tmp.path()).await;
+    let value = vec![7u8; 300_000];
+    cache.set_stream("big", &value[..], Ttl::Never).await.expect("set_stream");
+    let path = cache.entry_path("big");
+    let mut bytes = fs::read(&path).expect("read");
+    let middle = bytes.len() - 100_000;
+    bytes[middle] ^= 0xff;
+    fs::write(&path, &bytes).expect("damage");
+    let mut reader = cache.get_stream("big").await.expect("get_stream").expect("header and key are intact");
+    let mut back = Vec::new();
+    let error = reader.read_to_end(&mut back).await.expect_err("damaged bytes must not end cleanly");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+}
+
+#[tokio::test]
+async fn another_keys_entry_at_a_path_is_a_miss_and_never_its_value() {
+    let tmp = tempdir();
+    let cache = open(tmp.path()).await;
+    cache.set("a", Bytes::from_static(b"value of a"), Ttl::Never).await.expect("set");
+    // What a SHA-256 collision would look like: b's path holds a's entry.
+    fs::create_dir_all(cache.entry_path("b").parent().expect("parent")).expect("fan-out directories");
+    fs::copy(cache.entry_path("a"), cache.entry_path("b")).expect("copy");
+    assert_eq!(cache.get("b").await.expect("get"), None, "returned another key's value");
+    assert!(!cache.has("b").await.expect("has"));
+    assert!(cache.get_stream("b").await.expect("get_stream").is_none());
+    assert!(!cache.delete("b").await.expect("delete"), "another key's entry is not a live entry of b");
+    assert_eq!(cache.incr("b", 1).await.expect("incr"), 1, "another key's entry counts as missing");
+    assert_eq!(cache.get("a").await.expect("get"), Some(Bytes::from_static(b"value of a")));
+}
+
+#[tokio::test]
+async fn prefixes_store_their_key_and_prefix_in_the_entry() {
+    let tmp = tempdir();
+    let cache = FsCache::builder(tmp.path()).prefix("app:").build().await.expect("build");
+    cache.set("k", Bytes::from_static(b"v"), Ttl::Never).await.expect("set");
+    let bytes = fs::read(cache.entry_path("k")).expect("read");
+    assert_eq!(&bytes[0..4], b"FSC\0", "magic");
+    assert_eq!(&bytes[48..], b"app:kv", "prefix, key and value follow the 48-byte header");
+    assert!(cache.entry_path("k").starts_with(cache.namespace_directory()));
+    let unprefixed = open(tmp.path()).await;
+    assert_ne!(unprefixed.namespace_directory(), cache.namespace_directory());
+}
+
+#[tokio::test]
+async fn bad_directories_fail_at_build_with_the_path() {
+    let tmp = tempdir();
+    let missing = tmp.path().join("not-there");
+    let file = tmp.path().join("a-file");
+    fs::write(&file, b"").expect("file");
+    // /proc refuses new directories even to root.
+    for (dir, what) in [(missing.clone(), "missing"), (file.clone(), "a file"), (PathBuf::from("/proc"), "unwritable")]
+    {
+        let error = FsCache::builder(&dir).build().await.expect_err(what);
+        assert_eq!(error.kind(), ErrorKind::InvalidConfig, "{what}: {error}");
+        let context = error.context().unwrap_or_default();
+        assert!(context.contains(&*dir.to_string_lossy()), "{what}: the error names the path: {error}");
+    }
+    let error = cache_fs::FsCacheBuilder::new().build().await.expect_err("no directory");
+    assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+
+    let nested = missing.join("deeper");
+    let cache = FsCache::builder(&nested).create_directory(true).build().await.expect("created on request");
+    assert_eq!(fs::metadata(&nested).expect("created").mode() & 0o7777, 0o700);
+    cache.set("k", Bytes::from_static(b"v"), Ttl::Never).await.expect("usable");
+}
+
+#[tokio::test]
+async fn len_and_size_follow_writes_and_other_handles_count_at_build() {
+    let tmp = tempdir();
+    let cache = open(tmp.path()).await;
+    assert!(cache.is_empty());
+    for key in ["a", "b", "c"] {
+        cache.set(key, Bytes::from(vec![0u8; 100]), Ttl::Never).await.expect("set");
+    }
+    cache.set("a", Bytes::from(vec![0u8; 200]), Ttl::Never).await.expect("overwrite");
+    assert_eq!(cache.len(), 3);
+    let on_disk: u64 =
+        ["a", "b", "c"].iter().map(|key| fs::metadata(cache.entry_path(key)).expect("entry").len()).sum();
+    assert_eq!(cache.size_bytes(), on_disk);
+    assert!(cache.delete("b").await.expect("delete"));
+    assert_eq!(cache.len(), 2);
+    let other = open(tmp.path()).await;
+    assert_eq!((other.len(), other.size_bytes()), (2, cache.size_bytes()), "a new handle counts the disk");
+    cache.clear().await.expect("clear");
+    assert_eq!((cache.len(), cache.size_bytes()), (0, 0));
+}
+
+#[tokio::test]
+async fn expired_entries_are_evicted_before_any_live_one() {
+    let tmp = tempdir();
+    let cache = FsCache::builder(tmp.path()).max_entries(4).build().await.expect("build");
+    for key in ["never-1", "never-2", "never-3"] {
+        cache.set(key, Bytes::from_static(b"v"), Ttl::Never).await.expect("set");
+    }
+    // Written last, so least recently used order alone would keep it and drop never-1.
+    cache.set("short-lived", Bytes::from_static(b"v"), Ttl::millis(50)).await.expect("set");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    cache.set("never-4", Bytes::from_static(b"v"), Ttl::Never).await.expect("set over the limit");
+    assert!(!cache.entry_path("short-lived").exists(), "the expired entry goes first");
+    for key in ["never-1", "never-2", "never-3", "never-4"] {
+        assert!(cache.has(key).await.expect("has"), "{key} was evicted while an expired entry remained");
+    }
+    assert_eq!(cache.len(), 4);
+}
+
+#[tokio::test]
+async fn the_least_recently_used_entry_is_evicted() {
+    let tmp = tempdir();
+    let cache = FsCache::builder(tmp.path()).max_entries(3).build().await.expect("build");
+    for key in ["a", "b", "c"] {
+        cache.set(key, Bytes::from_static(b"v"), Ttl::Never).await.expect("set");
+    }
+    // A read refreshes recency at most once a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(cache.has("a").await.expect("read a"));
+    cache.set("d", Bytes::from_static(b"v"), Ttl::Never).await.expect("set over the limit");
+    let present = ["a", "b", "c", "d"].map(|key| cache.entry_path(key).exists());
+    assert_eq!(present, [true, false, true, true], "b was used least recently");
+}
+
+#[tokio::test]
+async fn max_bytes_keeps_the_namespace_under_the_limit() {
+    let tmp = tempdir();
+    let cache = FsCache::builder(tmp.path()).max_bytes(100_000).build().await.expect("build");
+    for index in 0..30 {
+        cache.set(&format!("k{index}"), Bytes::from(vec![1u8; 10_000]), Ttl::Never).await.expect("set");
+        assert!(cache.size_bytes() <= 100_000 + 10_100, "size {} after {index}", cache.size_bytes());
+    }
+    let report = cache.sweep().await.expect("sweep");
+    assert!(report.bytes <= 100_000, "the sweep found {} bytes", report.bytes);
+    assert!(cache.has("k29").await.expect("has"), "the newest entry is kept");
+    assert!(!cache.has("k0").await.expect("has"), "the oldest entry is gone");
+}
+
+#[tokio::test]
+async fn streams_round_trip_and_agree_with_get() {
+    let tmp = tempdir();
+    let cache = FsCache::builder(tmp.path()).prefix("s:").build().await.expect("build");
+    let value: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let written = cache.set_stream("blob", &value[..], Ttl::Never).await.expect("set_stream");
+    assert_eq!(written, value.len() as u64);
+    let mut reader = cache.get_stream("blob").await.expect("get_stream").expect("present");
+    assert_eq!(reader.len(), value.len() as u64);
+    let mut back = Vec::new();
+    reader.read_to_end(&mut back).await.expect("read");
+    assert!(back == value, "the streamed value came back changed");
+    assert!(cache.get("blob").await.expect("get") == Some(Bytes::from(value)), "get disagrees with the stream");
+    assert!(cache.get_stream("absent").await.expect("get_stream").is_none());
+    cache.set("small", Bytes::from_static(b"set, then streamed"), Ttl::Never).await.expect("set");
+    let mut small = String::new();
+    let mut reader = cache.get_stream("small").await.expect("get_stream").expect("present");
+    reader.read_to_string(&mut small).await.expect("read");
+    assert_eq!(small, "set, then streamed");
+}
+
+/// A reader that yields some bytes and then fails.
+struct Failing(usize);
+
+impl tokio::io::AsyncRead for Failing {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.0 == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other("the origin hung up")));
+        }
+        let n = self.0.min(buf.remaining()).min(1000);
+        buf.put_slice(&vec![9u8; n]);
+        self.0 -= n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_stream_keeps_the_old_value_and_leaves_no_temp_file() {
+    let tmp = tempdir();
+    let cache = open(tmp.path()).await;
+    cache.set("k", Bytes::from_static(b"old"), Ttl::Never).await.expect("set");
+    let error = cache.set_stream("k", Failing(50_000), Ttl::Never).await.expect_err("the reader fails");
+    assert!(std::error::Error::source(&error).is_some(), "the reader's error is the source: {error}");
+    assert_eq!(cache.get("k").await.expect("get"), Some(Bytes::from_static(b"old")));
+    let temps = walk(tmp.path()).into_iter().filter(|(path, _)| path.to_string_lossy().contains(".tmp-")).count();
+    assert_eq!(temps, 0, "the temp file is removed");
+}
+
+#[tokio::test]
+async fn sweeps_remove_dead_writers_temp_files_but_not_fresh_ones() {
+    let tmp = tempdir();
+    let cache = open(tmp.path()).await;
+    cache.set("k", Bytes::from_static(b"v"), Ttl::Never).await.expect("set");
+    let dir = cache.entry_path("k").parent().expect("leaf directory").to_path_buf();
+    let stale = dir.join(".tmp-999999-1");
+    let fresh = dir.join(".tmp-999999-2");
+    fs::write(&stale, b"half written").expect("stale temp");
+    fs::write(&fresh, b"being written").expect("fresh temp");
+    let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+    fs::File::options().write(true).open(&stale).expect("open").set_modified(two_hours_ago).expect("age it");
+    let report = cache.sweep().await.expect("sweep");
+    assert_eq!(report.stale_temps, 1);
+    assert!(!stale.exists() && fresh.exists());
+    assert_eq!(report.entries, 1);
+    assert_eq!(fs::metadata(&dir).expect("dir").permissions().mode() & 0o777, 0o700);
+}
