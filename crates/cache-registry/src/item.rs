@@ -191,9 +191,7 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    pub(crate) const COLUMNS: &'static str =
-        "id, key, version, uri, params, status, file_name, ext, label, created, last_read, read_count, size";
-
+    /// Maps a row selected with the registry's `select_items!` column list, in its order.
     pub(crate) fn from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         let code: i64 = row.get(5)?;
         let status = Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(5, code))?;

@@ -295,7 +295,7 @@ impl Query {
         sql.push_str(select);
         sql.push_str(" WHERE ");
         let mut values = Vec::new();
-        write_node(&self.filter.0, &mut sql, &mut values)?;
+        write_node(&self.filter.0, false, &mut sql, &mut values)?;
         sql.push_str(match self.order {
             Order::NewestFirst => " ORDER BY id DESC",
             Order::OldestFirst => " ORDER BY id",
@@ -314,7 +314,26 @@ impl From<Filter> for Query {
     }
 }
 
-fn write_node(node: &Node, sql: &mut String, values: &mut Vec<SqlValue>) -> Result<()> {
+/// How selective a condition is likely to be when it drives an `AND`: lower is better.
+/// Key, URI and params conditions use the items indexes; then attribute equality, ranges,
+/// and last presence tests. `None`: it cannot drive (or has no index of its own).
+fn drive_rank(node: &Node) -> Option<u8> {
+    match node {
+        Node::Key(_) | Node::Uri(_) | Node::Params(_) => Some(0),
+        Node::Attr(_, AttrTest::Compare(Op::Eq, _) | AttrTest::In(_)) => Some(1),
+        Node::Attr(_, AttrTest::Compare(..) | AttrTest::Like(_)) => Some(2),
+        Node::Attr(_, AttrTest::Exists) => Some(3),
+        _ => None,
+    }
+}
+
+/// Writes `node`. An attribute condition is written either as a driver,
+/// `id IN (SELECT item_id FROM attrs ...)`, which walks the `(name, kind, value)` index once,
+/// or, when `probe` is set, as `EXISTS (... WHERE item_id = items.id ...)`, one primary-key
+/// lookup per candidate row. Inside an `AND`, only the most selective condition drives and
+/// the other attribute conditions probe the rows it found, so SQLite never materializes a
+/// large set (such as every `n < 20000`) just to intersect it with a small one.
+fn write_node(node: &Node, probe: bool, sql: &mut String, values: &mut Vec<SqlValue>) -> Result<()> {
     let mut column = |sql: &mut String, fragment: &str, value: SqlValue| {
         sql.push_str(fragment);
         values.push(value);
@@ -337,15 +356,22 @@ fn write_node(node: &Node, sql: &mut String, values: &mut Vec<SqlValue>) -> Resu
             column(sql, op.sql(), SqlValue::Integer(*time));
             sql.push_str(" ?");
         }
-        Node::Attr(path, test) => write_attr(path, test, sql, values)?,
+        Node::Attr(path, test) => write_attr(path, test, probe, sql, values)?,
         Node::And(nodes) | Node::Or(nodes) => {
-            let (joiner, empty) = if matches!(node, Node::And(_)) { (" AND ", "1") } else { (" OR ", "0") };
+            let is_and = matches!(node, Node::And(_));
+            let (joiner, empty) = if is_and { (" AND ", "1") } else { (" OR ", "0") };
             if nodes.is_empty() {
                 sql.push_str(empty);
             }
+            let driver = if is_and {
+                nodes.iter().enumerate().filter_map(|(index, inner)| Some((drive_rank(inner)?, index))).min()
+            } else {
+                None
+            };
             for (index, inner) in nodes.iter().enumerate() {
                 sql.push_str(if index == 0 { "(" } else { joiner });
-                write_node(inner, sql, values)?;
+                let probe_this = driver.is_some_and(|(_, driver)| driver != index);
+                write_node(inner, probe_this, sql, values)?;
             }
             if !nodes.is_empty() {
                 sql.push(')');
@@ -353,7 +379,7 @@ fn write_node(node: &Node, sql: &mut String, values: &mut Vec<SqlValue>) -> Resu
         }
         Node::Not(inner) => {
             sql.push_str("NOT (");
-            write_node(inner, sql, values)?;
+            write_node(inner, false, sql, values)?;
             sql.push(')');
         }
     }
@@ -374,11 +400,13 @@ fn family(value: &AttrValue) -> Result<(&'static [Kind], SqlValue)> {
     Ok((kinds, sql))
 }
 
-fn write_attr(path: &str, test: &AttrTest, sql: &mut String, values: &mut Vec<SqlValue>) -> Result<()> {
+fn write_attr(path: &str, test: &AttrTest, probe: bool, sql: &mut String, values: &mut Vec<SqlValue>) -> Result<()> {
     attr::check_path(path, "search")?;
-    // `id IN (subquery)` lets SQLite walk the (name, kind, value) index once and then fetch
-    // items by rowid, instead of probing attrs once per item as a correlated EXISTS would.
-    sql.push_str("id IN (SELECT item_id FROM attrs WHERE name = ?");
+    sql.push_str(if probe {
+        "EXISTS (SELECT 1 FROM attrs WHERE item_id = items.id AND name = ?"
+    } else {
+        "id IN (SELECT item_id FROM attrs WHERE name = ?"
+    });
     values.push(SqlValue::Text(path.to_owned()));
     let push_kinds = |sql: &mut String, values: &mut Vec<SqlValue>, kinds: &[Kind]| {
         sql.push_str(" AND kind IN (");
@@ -445,6 +473,21 @@ mod tests {
         let one = Query::new(Filter::attr("a").gt(1).and(Filter::status(Status::Ready))).to_sql("S").unwrap().0;
         let two = Query::new(Filter::attr("zzz").gt(7.5).and(Filter::status(Status::Trash))).to_sql("S").unwrap().0;
         assert_eq!(one, two);
+    }
+
+    #[test]
+    fn inside_an_and_the_most_selective_condition_drives_and_the_rest_probe() {
+        let range_then_eq = Filter::attr("n").lt(5).and(Filter::attr("group").eq("g"));
+        let (sql, _) = Query::new(range_then_eq).to_sql("S").unwrap();
+        assert_eq!(sql.matches("id IN (").count(), 1);
+        assert_eq!(sql.matches("EXISTS (").count(), 1);
+        assert!(sql.find("EXISTS").unwrap() < sql.find("id IN").unwrap(), "the equality drives: {sql}");
+        let keyed = Filter::key("k").and(Filter::attr("n").eq(1));
+        let (sql, _) = Query::new(keyed).to_sql("S").unwrap();
+        assert_eq!(sql.matches("EXISTS (").count(), 1, "the key index drives: {sql}");
+        let either = Filter::attr("n").lt(5).or(Filter::attr("group").eq("g"));
+        let (sql, _) = Query::new(either).to_sql("S").unwrap();
+        assert_eq!(sql.matches("id IN (").count(), 2, "each side of an OR drives itself: {sql}");
     }
 
     #[test]

@@ -16,6 +16,17 @@ use crate::key::{canonical_params, key_of};
 use crate::query::Query;
 use crate::write::Writer;
 
+/// `SELECT <every item column> FROM items <rest>` as a literal, so hot lookups build no string.
+macro_rules! select_items {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, key, version, uri, params, status, file_name, ext, label, created, last_read, read_count, size ",
+            "FROM items ",
+            $rest
+        )
+    };
+}
+
 /// The SQLite file's name inside the registry directory.
 pub const DATABASE_FILE: &str = "registry.sqlite3";
 /// The directory inside the registry directory that holds the items' files.
@@ -199,9 +210,9 @@ impl Registry {
     /// Database errors.
     pub fn get(&self, key: &str, version: u64) -> Result<Option<Item>> {
         let version = i64::try_from(version).unwrap_or(i64::MAX);
-        let sql = const_format_select("WHERE key = ?1 AND version = ?2");
+        let sql = select_items!("WHERE key = ?1 AND version = ?2");
         let row = self.with_conn("get", |conn| {
-            let mut statement = conn.prepare_cached(&sql).map_err(|error| Error::db("get", error))?;
+            let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db("get", error))?;
             statement
                 .query_row(params![key, version], Row::from_sql)
                 .optional()
@@ -258,9 +269,9 @@ impl Registry {
     /// [`ErrorKind::InvalidInput`] for params that are not JSON; database errors.
     pub fn versions<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Vec<Item>> {
         let key = key_of(uri, &canonical_params(params)?);
-        let sql = const_format_select("WHERE key = ?1 ORDER BY version");
+        let sql = select_items!("WHERE key = ?1 ORDER BY version");
         let rows = self.with_conn("versions", |conn| {
-            let mut statement = conn.prepare_cached(&sql).map_err(|error| Error::db("versions", error))?;
+            let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db("versions", error))?;
             let rows = statement.query_map([&key], Row::from_sql).map_err(|error| Error::db("versions", error))?;
             rows.collect::<rusqlite::Result<Vec<Row>>>().map_err(|error| Error::db("versions", error))
         })?;
@@ -275,7 +286,7 @@ impl Registry {
     /// `<`... is allowed; `like` on a number, a map value, an empty path are not); database errors.
     pub fn search(&self, query: impl Into<Query>) -> Result<Vec<Item>> {
         let query = query.into();
-        let (sql, values) = query.to_sql(&const_format_select(""))?;
+        let (sql, values) = query.to_sql(select_items!(""))?;
         let rows = self.with_conn("search", |conn| {
             let mut statement = conn.prepare_cached(&sql).map_err(|error| Error::db("search", error))?;
             let rows = statement
@@ -375,9 +386,9 @@ impl Registry {
     }
 
     pub(crate) fn row_by_id(&self, id: i64, operation: &'static str) -> Result<Option<Row>> {
-        let sql = const_format_select("WHERE id = ?1");
+        let sql = select_items!("WHERE id = ?1");
         self.with_conn(operation, |conn| {
-            let mut statement = conn.prepare_cached(&sql).map_err(|error| Error::db(operation, error))?;
+            let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db(operation, error))?;
             statement.query_row([id], Row::from_sql).optional().map_err(|error| Error::db(operation, error))
         })
     }
@@ -466,14 +477,9 @@ impl Registry {
     }
 }
 
-/// `SELECT <every item column> FROM items <rest>`.
-pub(crate) fn const_format_select(rest: &str) -> String {
-    format!("SELECT {} FROM items {rest}", Row::COLUMNS)
-}
-
 fn best_row(conn: &Connection, key: &str, operation: &'static str) -> Result<Option<Row>> {
-    let sql = const_format_select("WHERE key = ?1 AND status = ?2 ORDER BY version DESC LIMIT 1");
-    let mut statement = conn.prepare_cached(&sql).map_err(|error| Error::db(operation, error))?;
+    let sql = select_items!("WHERE key = ?1 AND status = ?2 ORDER BY version DESC LIMIT 1");
+    let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db(operation, error))?;
     statement
         .query_row(params![key, Status::Ready.code()], Row::from_sql)
         .optional()
