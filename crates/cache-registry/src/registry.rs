@@ -34,6 +34,7 @@ pub const FILES_DIR: &str = "files";
 
 const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_IDLE: usize = 4;
+const DEFAULT_PAGE_CACHE: u64 = 16 << 20;
 
 /// A registry of versioned cached files: a directory holding [`DATABASE_FILE`] and the
 /// [`FILES_DIR`] of artifacts.
@@ -62,6 +63,7 @@ struct Inner {
     busy_timeout: Duration,
     sync_files: bool,
     max_idle: usize,
+    page_cache: u64,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -82,6 +84,7 @@ pub struct RegistryBuilder {
     busy_timeout: Duration,
     sync_files: bool,
     max_idle: usize,
+    page_cache: u64,
 }
 
 impl RegistryBuilder {
@@ -111,6 +114,15 @@ impl RegistryBuilder {
         self
     }
 
+    /// How much of the database each pooled connection keeps cached in memory. Default 16 MiB:
+    /// SQLite's own default (2 MiB) makes lookups on a registry of 100 000 items read most
+    /// pages from the OS again.
+    #[must_use]
+    pub fn page_cache_bytes(mut self, bytes: u64) -> Self {
+        self.page_cache = bytes;
+        self
+    }
+
     /// Creates the directory if needed, opens the database and brings its schema up to date.
     ///
     /// # Errors
@@ -129,6 +141,7 @@ impl RegistryBuilder {
                 busy_timeout: self.busy_timeout,
                 sync_files: self.sync_files,
                 max_idle: self.max_idle,
+                page_cache: self.page_cache,
                 idle: Mutex::new(Vec::new()),
             }),
         };
@@ -183,6 +196,7 @@ impl Registry {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             sync_files: false,
             max_idle: DEFAULT_MAX_IDLE,
+            page_cache: DEFAULT_PAGE_CACHE,
         }
     }
 
@@ -358,6 +372,9 @@ impl Registry {
         }
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(|error| Error::db(operation, error))?;
+        // A negative cache_size is in KiB. PRAGMA takes no bound parameters; this is a number.
+        let kib = i64::try_from(self.inner.page_cache / 1024).unwrap_or(i64::MAX).max(1);
+        conn.execute_batch(&format!("PRAGMA cache_size = -{kib}")).map_err(|error| Error::db(operation, error))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
