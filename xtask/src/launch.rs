@@ -559,6 +559,129 @@ fn send_signal(pid: u32, signal: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::servers::Env;
+
+    /// A stand-in server with two nodes that needs nothing installed: python3 is on every
+    /// machine this project tests on (CI uses it for the venv servers).
+    const HTTP_SERVER: Server = Server {
+        name: "selftest-http",
+        needed_by: "cache-selftest",
+        env: &[Env { var: "CACHE_TEST_SELFTEST_URLS", value: "http://127.0.0.1:{port}" }],
+        install: Install::Apt { binaries: &["python3"], packages: &[] },
+        nodes: 2,
+        extra_port_offsets: &[],
+        start: Start::Foreground {
+            argv: &["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", "{dir}", "{port}"],
+        },
+        setup: None,
+        ready: Ready::Http200("/"),
+        stop: Stop::Sigterm,
+    };
+    static HTTP: Server = HTTP_SERVER;
+
+    /// Exits at once, as a server does on a bad flag.
+    static BROKEN: Server = Server {
+        name: "selftest-broken",
+        start: Start::Foreground { argv: &["python3", "-c", "import sys; sys.exit(3)", "{port}"] },
+        ..HTTP_SERVER
+    };
+
+    /// A workspace root and target directory of their own, removed on drop.
+    struct Scratch {
+        paths: Paths,
+    }
+
+    impl Scratch {
+        fn new(tag: &str) -> Self {
+            let root = std::env::temp_dir().join(format!("xtask-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&root);
+            fs::create_dir_all(&root).expect("creating the scratch root");
+            let target = root.join("target");
+            Self { paths: Paths::at(root, &target) }
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.paths.root);
+        }
+    }
+
+    fn ports_of(env: &[(String, String)]) -> Vec<u16> {
+        assert_eq!(env.len(), 1, "{env:?}");
+        assert_eq!(env[0].0, "CACHE_TEST_SELFTEST_URLS");
+        env[0]
+            .1
+            .split(',')
+            .map(|url| url.strip_prefix("http://127.0.0.1:").expect("a loopback URL").parse().expect("a port"))
+            .collect()
+    }
+
+    #[test]
+    fn dropping_the_guard_stops_every_node() {
+        let _ports = crate::port_lock();
+        let scratch = Scratch::new("guard");
+        let paths = &scratch.paths;
+        provision(paths, &[&HTTP]).expect("python3 is on PATH, so nothing is installed");
+        let ports = {
+            let mut servers = Servers::new(paths);
+            servers.start(&HTTP).expect("the stand-in server starts");
+            let ports = ports_of(&servers.env());
+            assert_eq!(ports.len(), 2);
+            assert_ne!(ports[0], ports[1]);
+            for &port in &ports {
+                assert_eq!(net::http_status(port, "/").expect("it answers"), 200);
+            }
+            let recorded = fs::read_to_string(paths.state_file()).expect("the state file is written");
+            let records = state::parse(&recorded).expect("and parses");
+            assert_eq!(records.len(), 1);
+            assert_eq!(records[0].ports, ports);
+            assert_eq!(records[0].pids.len(), 2);
+            assert!(paths.xtask.join("selftest-http/node2/selftest-http.log").is_file());
+            ports
+        };
+        for port in ports {
+            assert!(net::port_free(port), "port {port} still busy after the guard dropped");
+        }
+        assert!(!paths.state_file().exists(), "nothing runs, so nothing is recorded");
+    }
+
+    #[test]
+    fn servers_left_running_are_stopped_from_the_state_file() {
+        let _ports = crate::port_lock();
+        let scratch = Scratch::new("leftover");
+        let paths = &scratch.paths;
+        assert!(!stop_leftovers(paths).expect("no state file is fine"), "nothing was recorded");
+        let mut servers = Servers::new(paths);
+        servers.start(&HTTP).expect("the stand-in server starts");
+        let ports = ports_of(&servers.env());
+        servers.leave_running();
+        for &port in &ports {
+            assert!(net::port_open(port), "leave_running stopped port {port}");
+        }
+        // What `servers down`, or the next run after a crash, does.
+        assert!(stop_leftovers(paths).expect("stops them"));
+        for port in ports {
+            assert!(net::port_free(port), "port {port} still busy");
+        }
+        assert!(!paths.state_file().exists());
+        assert!(!stop_leftovers(paths).expect("nothing left"));
+    }
+
+    #[test]
+    fn a_server_that_exits_fails_at_once_and_keeps_its_log() {
+        let _ports = crate::port_lock();
+        let scratch = Scratch::new("broken");
+        let paths = &scratch.paths;
+        let mut servers = Servers::new(paths);
+        let start = Instant::now();
+        let error = servers.start(&BROKEN).expect_err("it exits instead of listening");
+        assert!(error.contains("selftest-broken exited (exit status: 3) before it was ready"), "{error}");
+        assert!(start.elapsed() < READY_TIMEOUT / 2, "waited for the timeout: {:?}", start.elapsed());
+        assert!(paths.xtask.join("selftest-broken/node1/selftest-broken.log").is_file());
+        servers.stop_all().expect("nothing is left to stop");
+        assert!(!paths.state_file().exists());
+    }
 
     #[test]
     fn runs_knows_its_own_process_and_nobody_else() {

@@ -232,3 +232,11 @@ fn servers_list(paths: &Paths) {
         println!("{:<14} for {:<16} {:<34} {used}", server.name, server.needed_by, vars.join(" "));
     }
 }
+
+/// Held by every test that frees a port and then looks at it: tests run in parallel, and the
+/// kernel may hand a port one test just released to another test's `bind(0)`.
+#[cfg(test)]
+fn port_lock() -> std::sync::MutexGuard<'static, ()> {
+    static PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    PORTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -122,6 +122,7 @@ mod tests {
 
     #[test]
     fn free_ports_are_distinct_and_bindable() {
+        let _ports = crate::port_lock();
         let ports = free_ports(3, &[]).expect("three free ports");
         assert_eq!(ports.len(), 3);
         assert!(ports[0] != ports[1] && ports[1] != ports[2] && ports[0] != ports[2], "{ports:?}");
@@ -134,6 +135,7 @@ mod tests {
 
     #[test]
     fn free_ports_leave_room_at_the_offsets() {
+        let _ports = crate::port_lock();
         let ports = free_ports(2, &[10000]).expect("two ports with a bus port each");
         for port in ports {
             let bus = port.checked_add(10000).expect("the bus port fits in u16");
@@ -146,6 +148,7 @@ mod tests {
 
     #[test]
     fn port_states_follow_a_listener() {
+        let _ports = crate::port_lock();
         let listener = TcpListener::bind((LOOPBACK, 0)).expect("bind");
         let port = listener.local_addr().expect("local addr").port();
         assert!(port_open(port));
@@ -157,6 +160,7 @@ mod tests {
 
     #[test]
     fn waiting_sees_a_port_that_opens_later() {
+        let _ports = crate::port_lock();
         let port = free_ports(1, &[]).expect("a free port")[0];
         let opener = thread::spawn(move || {
             thread::sleep(Duration::from_millis(300));
@@ -174,6 +178,7 @@ mod tests {
 
     #[test]
     fn waiting_times_out_on_a_closed_port() {
+        let _ports = crate::port_lock();
         let port = free_ports(1, &[]).expect("a free port")[0];
         let start = Instant::now();
         let error = wait_port_open(port, Duration::from_millis(300)).expect_err("nothing listens");
@@ -217,6 +222,7 @@ mod tests {
 
     #[test]
     fn http_status_reads_the_status_code() {
+        let _ports = crate::port_lock();
         let (port, server) = one_shot_http("HTTP/1.1 200 OK");
         assert_eq!(http_status(port, "/moto-api/").expect("a status"), 200);
         assert_eq!(server.join().expect("server thread"), "GET /moto-api/ HTTP/1.0\r\n");
