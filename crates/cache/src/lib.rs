@@ -22,7 +22,9 @@
 //!
 //! | feature | store | default |
 //! |---|---|---|
-//! | `memory` | [`memory::MemoryCache`]: in process, bounded, per-entry TTL | yes |
+//! | `memory` | `memory::MemoryCache`: in process, sharded, bounded, per-entry TTL, eviction policies | yes |
+//! | `fs` | `fs::FsCache`: a directory of atomic, checksummed files shared by many processes; streaming values | no |
+//! | `registry` | `registry::Registry`: versioned cached files with status and typed, searchable attributes, in SQLite (not a `Cache`) | no |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -35,3 +37,13 @@ pub use cache_core::{
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 #[doc(inline)]
 pub use cache_memory as memory;
+
+#[cfg(feature = "fs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
+#[doc(inline)]
+pub use cache_fs as fs;
+
+#[cfg(feature = "registry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "registry")))]
+#[doc(inline)]
+pub use cache_registry as registry;
