@@ -18,7 +18,9 @@
 //! after a power cut, bit rot). The checksum is last in the hash input so a streamed
 //! value can be hashed as it arrives and the header written once its length is known.
 
-use xxhash_rust::xxh3::Xxh3;
+use std::hash::Hasher;
+
+use twox_hash::XxHash3_64;
 
 const MAGIC: [u8; 4] = *b"FSC\0";
 const VERSION: u16 = 1;
@@ -101,20 +103,20 @@ fn len64(bytes: &[u8]) -> u64 {
 
 /// The running checksum of an entry: feed it the prefix, the key and the value in order,
 /// then [`finish`](Checksum::finish) with the header.
-pub(crate) struct Checksum(Box<Xxh3>);
+pub(crate) struct Checksum(Box<XxHash3_64>);
 
 impl Checksum {
     pub(crate) fn new() -> Checksum {
-        Checksum(Box::new(Xxh3::new()))
+        Checksum(Box::new(XxHash3_64::with_seed(0)))
     }
 
     pub(crate) fn update(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
+        self.0.write(bytes);
     }
 
     pub(crate) fn finish(mut self, header: &Header) -> u64 {
-        self.0.update(&header.checksummed());
-        self.0.digest()
+        self.0.write(&header.checksummed());
+        self.0.finish()
     }
 }
 

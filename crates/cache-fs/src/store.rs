@@ -24,6 +24,8 @@ const STALE_TEMP: Duration = Duration::from_secs(3600);
 const TEMP_PREFIX: &str = ".tmp-";
 /// Longest stored form of an `i64` (`-9223372036854775808`), with a sign to spare.
 const MAX_INTEGER_LEN: u64 = 21;
+/// Entries up to this size are read into a zeroed buffer with one `read`.
+const SMALL_READ: usize = 64 * 1024;
 
 /// The settings a store runs with, fixed at build time.
 #[derive(Debug, Clone)]
@@ -305,12 +307,25 @@ impl Store {
         let prefix = self.settings.prefix.as_bytes();
         let (header, data) = match depth {
             Depth::Value => {
-                let Ok(capacity) = usize::try_from(file_len) else { return Ok(Probe::Dead(identity)) };
-                let mut data = Vec::with_capacity(capacity);
-                (&file)
-                    .take(file_len)
-                    .read_to_end(&mut data)
-                    .map_err(|error| FsError::io("reading", &slot.path, error))?;
+                let Ok(len) = usize::try_from(file_len) else { return Ok(Probe::Dead(identity)) };
+                let mut data = Vec::new();
+                let read = if len <= SMALL_READ {
+                    // One read into a zeroed buffer: zeroing a few KiB costs less than the
+                    // extra syscalls `read_to_end` makes.
+                    data.resize(len, 0);
+                    (&file).read_exact(&mut data)
+                } else {
+                    // Zeroing a large buffer costs more than the file's own size probe, and
+                    // with that probe `read_to_end` fills the buffer in one read.
+                    data.reserve_exact(len);
+                    (&file).read_to_end(&mut data).map(drop)
+                };
+                match read {
+                    Ok(()) => {}
+                    // Shorter than fstat said: replaced or cut while we read.
+                    Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(Probe::Dead(identity)),
+                    Err(error) => return Err(FsError::io("reading", &slot.path, error)),
+                }
                 let Some(header) = Header::decode(&data) else { return Ok(Probe::Dead(identity)) };
                 (header, data)
             }
