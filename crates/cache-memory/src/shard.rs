@@ -8,7 +8,7 @@ use bytes::Bytes;
 use hashbrown::HashTable;
 
 use crate::policy::{EvictionPolicy, Policy};
-use crate::slab::{Entry, NEVER, Slab};
+use crate::slab::{Entry, Key, NEVER, Slab};
 use crate::{RemovalCause, clock::Now};
 
 /// Entries removed by eviction or expiry during one operation, handed to the eviction
@@ -17,11 +17,11 @@ use crate::{RemovalCause, clock::Now};
 pub(crate) struct Removed {
     /// Whether anyone listens; when not, nothing is collected.
     pub(crate) keep: bool,
-    pub(crate) entries: Vec<(Box<str>, Bytes, RemovalCause)>,
+    pub(crate) entries: Vec<(Key, Bytes, RemovalCause)>,
 }
 
 impl Removed {
-    fn push(&mut self, key: Box<str>, value: Bytes, cause: RemovalCause) {
+    fn push(&mut self, key: Key, value: Bytes, cause: RemovalCause) {
         if self.keep {
             self.entries.push((key, value, cause));
         }
@@ -38,7 +38,7 @@ pub(crate) struct WriteCounters {
 
 /// What [`ShardState::insert`] writes.
 pub(crate) struct NewEntry {
-    pub(crate) key: Box<str>,
+    pub(crate) key: Key,
     pub(crate) hash: u64,
     pub(crate) value: Bytes,
     pub(crate) deadline: u64,
@@ -208,7 +208,11 @@ impl ShardState {
         }
         let doomed: Vec<u32> = {
             let slab = &self.slab;
-            self.table.iter().copied().filter(|&index| slab[index].key.starts_with(prefix)).collect()
+            self.table
+                .iter()
+                .copied()
+                .filter(|&index| slab[index].key.as_bytes().starts_with(prefix.as_bytes()))
+                .collect()
         };
         for index in doomed {
             self.policy.on_remove(&mut self.slab, index);
@@ -254,7 +258,7 @@ impl ShardState {
     }
 
     /// Takes slot `index` (already unlinked from the policy) out of the table and slab.
-    fn remove_slot(&mut self, index: u32) -> (Box<str>, Bytes) {
+    fn remove_slot(&mut self, index: u32) -> (Key, Bytes) {
         let hash = self.slab[index].hash;
         if let Ok(found) = self.table.find_entry(hash, |&candidate| candidate == index) {
             found.remove();
@@ -272,7 +276,11 @@ impl ShardState {
         for &index in &self.table {
             let entry = &self.slab[index];
             assert_ne!(entry.queue, crate::slab::VACANT, "the table points at a vacant slot");
-            assert_eq!(self.find(entry.hash, "", &entry.key), Some(index), "an entry cannot be found by its key");
+            assert_eq!(
+                self.find(entry.hash, "", entry.key.as_str()),
+                Some(index),
+                "an entry cannot be found by its key"
+            );
         }
         let weight: u64 = occupied.iter().map(|entry| u64::from(entry.weight)).sum();
         assert_eq!(weight, self.weight, "the shard's weight is off");

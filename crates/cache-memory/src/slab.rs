@@ -18,11 +18,53 @@ pub(crate) const NEVER: u64 = u64::MAX;
 /// The [`Entry::queue`] mark of a vacant slot.
 pub(crate) const VACANT: u8 = u8::MAX;
 
+/// Keys up to this many bytes live inside the entry.
+const INLINE: usize = 22;
+
+/// A stored key. Short keys (most keys) are kept inside the entry: no allocation on
+/// insert, and no pointer to chase when a lookup compares keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Key {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+impl Key {
+    /// `prefix` followed by `key`.
+    pub(crate) fn new(prefix: &str, key: &str) -> Key {
+        let len = prefix.len() + key.len();
+        if len <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..prefix.len()].copy_from_slice(prefix.as_bytes());
+            bytes[prefix.len()..len].copy_from_slice(key.as_bytes());
+            Key::Inline { len: len as u8, bytes }
+        } else {
+            Key::Heap([prefix, key].concat().into_boxed_str())
+        }
+    }
+
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Heap(key) => key.as_bytes(),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Built only from whole `&str`s, so always UTF-8; the check cannot fail.
+            Key::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            Key::Heap(key) => key,
+        }
+    }
+}
+
 /// One cache entry, or a vacant slot (empty key and value, `next` = next free slot).
 #[derive(Debug)]
 pub(crate) struct Entry {
     /// The stored key: the handle's prefix followed by the caller's key.
-    pub(crate) key: Box<str>,
+    pub(crate) key: Key,
     pub(crate) value: Bytes,
     /// The hash of `key`, kept so the table can grow without rehashing strings.
     pub(crate) hash: u64,
@@ -38,13 +80,13 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    pub(crate) fn new(key: Box<str>, value: Bytes, hash: u64, deadline: u64, weight: u32) -> Entry {
+    pub(crate) fn new(key: Key, value: Bytes, hash: u64, deadline: u64, weight: u32) -> Entry {
         Entry { key, value, hash, deadline, weight, prev: NIL, next: NIL, freq: AtomicU8::new(0), queue: 0 }
     }
 
     fn vacant(next_free: u32) -> Entry {
         Entry {
-            key: Box::default(),
+            key: Key::Inline { len: 0, bytes: [0; INLINE] },
             value: Bytes::new(),
             hash: 0,
             deadline: NEVER,
@@ -59,9 +101,13 @@ impl Entry {
     /// Whether this entry's key is `prefix` followed by `key`, without building that string.
     #[inline]
     pub(crate) fn is_key(&self, prefix: &str, key: &str) -> bool {
-        self.key.len() == prefix.len() + key.len()
-            && self.key.as_bytes()[..prefix.len()] == *prefix.as_bytes()
-            && self.key.as_bytes()[prefix.len()..] == *key.as_bytes()
+        let stored = self.key.as_bytes();
+        if prefix.is_empty() {
+            return stored == key.as_bytes();
+        }
+        stored.len() == prefix.len() + key.len()
+            && stored[..prefix.len()] == *prefix.as_bytes()
+            && stored[prefix.len()..] == *key.as_bytes()
     }
 }
 
@@ -93,7 +139,7 @@ impl Slab {
     }
 
     /// Vacates slot `index` and returns its key and value.
-    pub(crate) fn remove(&mut self, index: u32) -> (Box<str>, Bytes) {
+    pub(crate) fn remove(&mut self, index: u32) -> (Key, Bytes) {
         let slot = std::mem::replace(&mut self.slots[index as usize], Entry::vacant(self.free));
         self.free = index;
         (slot.key, slot.value)

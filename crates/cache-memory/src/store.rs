@@ -14,6 +14,7 @@ use parking_lot::RwLock;
 use crate::builder::{Listener, Weigher};
 use crate::clock::Clock;
 use crate::shard::{NewEntry, Removed, ShardState};
+use crate::slab::Key;
 use crate::stats::ReadCounters;
 use crate::{CacheStats, EvictionPolicy, MemoryCacheBuilder};
 
@@ -271,8 +272,8 @@ impl Storage {
         &self.shards[(hash >> 32) as usize & self.shard_mask].0
     }
 
-    fn weigh(&self, key: &str, value: &Bytes) -> u32 {
-        self.weigher.as_ref().map_or(1, |weigher| weigher(key, value).max(1))
+    fn weigh(&self, key: &Key, value: &Bytes) -> u32 {
+        self.weigher.as_ref().map_or(1, |weigher| weigher(key.as_str(), value).max(1))
     }
 
     fn removed(&self) -> Removed {
@@ -282,7 +283,7 @@ impl Storage {
     fn notify(&self, removed: Removed) {
         if let Some(listener) = &self.listener {
             for (key, value, cause) in removed.entries {
-                listener(&key, value, cause);
+                listener(key.as_str(), value, cause);
             }
         }
     }
@@ -359,7 +360,7 @@ impl SyncCache<'_> {
         let storage = &*self.cache.storage;
         let prefix = &*self.cache.prefix;
         let hash = storage.hash(prefix, key);
-        let stored_key: Box<str> = if prefix.is_empty() { key.into() } else { [prefix, key].concat().into() };
+        let stored_key = Key::new(prefix, key);
         let weight = storage.weigh(&stored_key, &value);
         let deadline = storage.clock.deadline(ttl, storage.time_to_live);
         // A `Bytes` made from a `Vec` allocates its shared header on its first clone;
@@ -417,7 +418,7 @@ impl SyncCache<'_> {
                     (state.replace_value(index, value, weight, &mut now, &mut removed), next, weight)
                 }
                 None => {
-                    let stored_key: Box<str> = [prefix, key].concat().into();
+                    let stored_key = Key::new(prefix, key);
                     let value = format_integer(delta);
                     let weight = storage.weigh(&stored_key, &value);
                     let deadline = storage.clock.deadline(Ttl::Default, storage.time_to_live);
