@@ -22,8 +22,6 @@ const KEYSPACE: usize = 1_000_000;
 const CAPACITY: u64 = 100_000;
 /// Requests per thread trace; a power of two so positions wrap with a mask.
 const TRACE_LEN: usize = 1 << 20;
-/// Requests whose top bit is set are plain sets; the rest are read-through gets.
-const WRITE: u32 = 1 << 31;
 
 fn contenders(capacity: u64) -> Vec<Box<dyn Contender>> {
     let direct = memory(capacity, EvictionPolicy::default());
@@ -70,21 +68,21 @@ fn single_thread(c: &mut Criterion) {
     group.finish();
 }
 
-/// One thread's requests: Zipf(1.0) keys, one in ten a set.
-fn thread_trace(seed: u64) -> Vec<u32> {
-    let mut trace = zipf_trace(KEYSPACE, 1.0, TRACE_LEN, seed);
-    for (index, request) in trace.iter_mut().enumerate() {
-        if ((index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % 10 == 0 {
-            *request |= WRITE;
-        }
-    }
-    trace
+/// One thread's requests: Zipf(1.0) keys, resolved to `&str` up front so the loop
+/// reads them in order instead of chasing each `String`.
+fn thread_trace(keys: &[String], seed: u64) -> Vec<&str> {
+    zipf_trace(KEYSPACE, 1.0, TRACE_LEN, seed).into_iter().map(|id| keys[id as usize].as_str()).collect()
+}
+
+/// Whether request number `position` is a plain set: one in ten, spread evenly.
+#[inline]
+fn is_set(position: usize) -> bool {
+    ((position as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % 10 == 0
 }
 
 #[inline]
-fn serve<C: Contender + ?Sized>(cache: &C, keys: &[String], request: u32, stored: &Bytes) {
-    let key = &keys[(request & !WRITE) as usize];
-    if request & WRITE != 0 {
+fn serve<C: Contender + ?Sized>(cache: &C, key: &str, set: bool, stored: &Bytes) {
+    if set {
         cache.insert(key, stored.clone());
     } else if !cache.get(key) {
         cache.insert(key, value());
@@ -93,16 +91,14 @@ fn serve<C: Contender + ?Sized>(cache: &C, keys: &[String], request: u32, stored
 
 fn zipf(c: &mut Criterion) {
     let keys = keys(KEYSPACE);
-    let traces: Vec<Vec<u32>> = (0..2).map(|thread| thread_trace(0xc0ffee + thread)).collect();
-    let writes = traces[0].iter().filter(|&&request| request & WRITE != 0).count();
-    eprintln!("memory/zipf: {:.1}% sets", 100.0 * writes as f64 / TRACE_LEN as f64);
+    let traces: Vec<Vec<&str>> = (0..2).map(|thread| thread_trace(&keys, 0xc0ffee + thread)).collect();
     let stored = value();
     let mut group = c.benchmark_group("memory/zipf");
     for contender in contenders(CAPACITY) {
         // Warm: the cache starts measured at its steady state, full of the hot keys.
         for trace in &traces {
-            for &request in trace {
-                serve(&*contender, &keys, request, &stored);
+            for (position, key) in trace.iter().enumerate() {
+                serve(&*contender, key, is_set(position), &stored);
             }
         }
         for threads in [1usize, 2] {
@@ -114,14 +110,15 @@ fn zipf(c: &mut Criterion) {
                     std::thread::scope(|scope| {
                         let workers: Vec<_> = (0..threads)
                             .map(|thread| {
-                                let (contender, keys, trace) = (&*contender, &keys, &traces[thread]);
+                                let (contender, trace) = (&*contender, &traces[thread]);
                                 let (barrier, cursor, stored) = (&barrier, &cursors[thread], &stored);
                                 scope.spawn(move || {
                                     let mut position = cursor.load(Ordering::Relaxed);
                                     barrier.wait();
                                     let started = Instant::now();
                                     for _ in 0..iters {
-                                        serve(contender, keys, trace[position & (TRACE_LEN - 1)], stored);
+                                        let at = position & (TRACE_LEN - 1);
+                                        serve(contender, trace[at], is_set(at), stored);
                                         position += 1;
                                     }
                                     let elapsed = started.elapsed();
