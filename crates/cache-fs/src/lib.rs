@@ -71,8 +71,11 @@
 //!
 //! File system calls block, so each operation runs as one `tokio::task::spawn_blocking`
 //! task: a `get` is one hand-off to the blocking pool, then `open`, `fstat`, one `read`
-//! and `close` (plus a `futimens` at most once a second per entry). Streams read and
-//! write through `tokio::fs::File`, which does the same in chunks.
+//! and `close` (entries over 64 KiB add a size probe and a final empty `read`; a read
+//! refreshes the access time with `futimens` at most once a second per entry), and a
+//! checksum pass over the value in memory. A `set` is `open` of a temp file, one
+//! `writev`, `close`, and under the shard lock an `lstat` and the `rename`. Streams read
+//! and write through `tokio::fs::File`, which does the same in chunks.
 //!
 //! Linux is the target; the crate uses Unix file modes, `O_NOFOLLOW` and `flock`.
 #![cfg(unix)]

@@ -374,3 +374,19 @@ async fn sweeps_remove_dead_writers_temp_files_but_not_fresh_ones() {
     assert_eq!(report.entries, 1);
     assert_eq!(fs::metadata(&dir).expect("dir").permissions().mode() & 0o777, 0o700);
 }
+
+#[tokio::test]
+async fn every_durability_level_writes_and_reads_back() {
+    use cache_fs::Durability;
+    for durability in [Durability::None, Durability::SyncData, Durability::SyncAll] {
+        let tmp = tempdir();
+        let cache = FsCache::builder(tmp.path()).durability(durability).build().await.expect("build");
+        cache.set("k", Bytes::from_static(b"v"), Ttl::Never).await.expect("set");
+        assert_eq!(cache.incr("n", 2).await.expect("incr"), 2);
+        assert!(cache.add("a", Bytes::from_static(b"x"), Ttl::Never).await.expect("add"));
+        cache.set_stream("s", &b"streamed"[..], Ttl::Never).await.expect("set_stream");
+        let got = cache.get_many(&["k", "n", "a", "s"]).await.expect("get_many");
+        let expected = [&b"v"[..], b"2", b"x", b"streamed"].map(|bytes| Some(Bytes::copy_from_slice(bytes)));
+        assert_eq!(got, expected, "{durability:?}");
+    }
+}
