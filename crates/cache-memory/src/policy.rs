@@ -278,7 +278,8 @@ impl S3Fifo {
             small: List::default(),
             main: List::default(),
             ghost: Ghost::default(),
-            small_target: capacity * S3_SMALL_PERCENT / 100,
+            // In u128: a capacity near `u64::MAX` must not overflow.
+            small_target: (u128::from(capacity) * u128::from(S3_SMALL_PERCENT) / 100) as u64,
         }
     }
 

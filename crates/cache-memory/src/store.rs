@@ -491,4 +491,9 @@ impl Cache for MemoryCache {
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
     }
+
+    /// Every handle on one storage with one prefix joins the same loads.
+    fn single_flight_scope(&self) -> (usize, &str) {
+        (Arc::as_ptr(&self.storage).cast::<()>() as usize, &self.prefix)
+    }
 }

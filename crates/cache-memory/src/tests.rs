@@ -37,6 +37,22 @@ fn build_rejects_zero_capacity_and_zero_lifetime() {
 }
 
 #[test]
+fn huge_capacities_build_and_work() {
+    let cache = cache(EvictionPolicy::S3Fifo, u64::MAX);
+    cache.sync().set("k", value("v"), Ttl::Never).expect("set");
+    assert_eq!(cache.sync().get("k"), Some(value("v")));
+}
+
+#[test]
+fn clones_share_single_flight_and_prefixes_do_not() {
+    use cache_core::Cache;
+    let cache = cache(EvictionPolicy::S3Fifo, 10);
+    assert_eq!(cache.single_flight_scope(), cache.clone().single_flight_scope());
+    assert_eq!(cache.single_flight_scope(), cache.with_prefix("").single_flight_scope());
+    assert_ne!(cache.single_flight_scope(), cache.with_prefix("p:").single_flight_scope());
+}
+
+#[test]
 fn never_holds_more_than_max_capacity() {
     for policy in ALL_POLICIES {
         for capacity in [1, 7, 1_000, 50_000] {
