@@ -292,12 +292,14 @@ impl Registry {
         Ok(rows.into_iter().map(|row| self.item(row)).collect())
     }
 
-    /// The items matching `query` (a [`Filter`](crate::Filter) or a [`Query`]), newest first.
+    /// The items matching `query` (a [`Filter`](crate::Filter) or a [`Query`]), newest first
+    /// unless the query says otherwise.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for a comparison the value's kind does not allow (text with
-    /// `<`... is allowed; `like` on a number, a map value, an empty path are not); database errors.
+    /// [`ErrorKind::InvalidInput`] for a condition that cannot be asked: comparing with a map
+    /// or a non-finite float, an `in` list mixing kinds, a path with an empty part; database
+    /// errors.
     pub fn search(&self, query: impl Into<Query>) -> Result<Vec<Item>> {
         let query = query.into();
         let (sql, values) = query.to_sql(select_items!(""))?;
