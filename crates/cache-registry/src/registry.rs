@@ -248,7 +248,9 @@ impl Registry {
 
     /// The newest Ready version of `uri` + `params`, or, when there is none, a new version in
     /// [`Status::Write`] and the [`Writer`] to fill it. The check and the insert are one
-    /// transaction.
+    /// transaction. A version another caller is still writing is not waited for: two callers
+    /// that find nothing Ready each get their own new version, and `best` then returns the
+    /// newer one once it is Ready.
     ///
     /// # Errors
     ///
