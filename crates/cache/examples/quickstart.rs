@@ -1,4 +1,5 @@
-//! The main job on the embedded default: an in-process cache, no server needed.
+//! The main job on the embedded default: an in-process cache, no server needed; then the
+//! registry of versioned files.
 //!
 //! `cargo run --example quickstart`
 
@@ -17,7 +18,7 @@ struct User {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Any store fits behind `Arc<dyn Cache>`; this one lives in process memory.
     let cache: Arc<dyn Cache> =
         Arc::new(MemoryCache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(300)).build()?);
@@ -67,5 +68,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keys = ["greeting", "user:7", "visits", "missing"];
     let found = cache.get_many(&keys).await?.iter().filter(|value| value.is_some()).count();
     println!("get_many of {} keys -> {found} found", keys.len());
+
+    // Versioned files with status and searchable attributes. The registry is synchronous
+    // SQLite, so async code calls it on the blocking pool.
+    let (version, text, matches) =
+        tokio::task::spawn_blocking(|| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+            use cache::registry::{Filter, NewItem, Registry};
+            use std::io::{Read, Write};
+
+            let dir = tempfile::tempdir()?;
+            let registry = Registry::open(dir.path())?;
+            let uri = "https://example.org/sales.csv";
+            let params = serde_json::json!({"year": 2024, "region": "eu"});
+            // Each create is a new version of (uri, params); its file is written through a guard.
+            let item = registry.create(uri, &params, &NewItem::new().label("daily").attr("rows", 2))?;
+            let mut writer = item.write()?; // Uninitialized -> Write
+            writer.write_all(b"day,total\nmon,3\ntue,5\n")?;
+            writer.commit()?; // the file moves into place, then Write -> Ready
+            // Key order in params never matters: this finds the newest Ready version.
+            let best =
+                registry.best(uri, &serde_json::json!({"region": "eu", "year": 2024}))?.ok_or("no Ready version")?;
+            let mut text = String::new();
+            best.open()?.read_to_string(&mut text)?; // .gz/.bz2/.xz and zip/tar members read the same way
+            let matches = registry.search(Filter::attr("rows").ge(2).and(Filter::label("daily")))?;
+            Ok((best.version(), text, matches.len()))
+        })
+        .await??;
+    println!("registry: best is version {version} ({} bytes); {matches} item(s) with rows >= 2", text.len());
     Ok(())
 }
