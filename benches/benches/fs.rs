@@ -9,7 +9,8 @@
 //!
 //! Groups `fs/set_1KiB`, `fs/get_1KiB` (2 000 entries) and `fs/set_1MiB`, `fs/get_1MiB`
 //! (64 entries). Every set writes fresh bytes, so cacache's content addressing cannot skip
-//! a write.
+//! a write. Dirty pages are flushed before each contender's set run, so no contender pays
+//! for the write-back of another's writes.
 //!
 //! `cargo bench -p benches --bench fs`
 
@@ -48,6 +49,13 @@ fn fresh(len: usize) -> Bytes {
     let mut value = vec![0x5a; len];
     value[..8].copy_from_slice(&stamp);
     value.into()
+}
+
+/// Flushes dirty pages, so the write-back of one contender's writes (or of the prefill)
+/// does not land in the next contender's measurements.
+fn settle() {
+    let status = std::process::Command::new("sync").status().expect("running sync");
+    assert!(status.success(), "sync failed");
 }
 
 fn keys(entries: usize) -> Vec<String> {
@@ -102,6 +110,7 @@ fn bench(c: &mut Criterion) {
             next = (next + 1) % size.entries;
             next
         };
+        settle();
         group.bench_function("fs_cache", |b| {
             b.to_async(&rt).iter_batched(
                 || (pick(), fresh(size.bytes)),
@@ -112,6 +121,7 @@ fn bench(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        settle();
         group.bench_function("floor", |b| {
             b.to_async(&rt).iter_batched(
                 || (pick(), fresh(size.bytes)),
@@ -129,6 +139,7 @@ fn bench(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        settle();
         group.bench_function("floor_sync", |b| {
             b.iter_batched(
                 || (pick(), fresh(size.bytes)),
@@ -138,6 +149,7 @@ fn bench(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        settle();
         group.bench_function("cacache", |b| {
             b.to_async(&rt).iter_batched(
                 || (pick(), fresh(size.bytes)),
@@ -150,6 +162,7 @@ fn bench(c: &mut Criterion) {
         });
         group.finish();
 
+        settle();
         let mut group = c.benchmark_group(format!("fs/get_{}", size.name));
         group.throughput(Throughput::Bytes(size.bytes as u64));
         group.bench_function("fs_cache", |b| {

@@ -107,7 +107,13 @@ pub(crate) fn nofollow() -> i32 {
     OFlags::NOFOLLOW.bits() as i32
 }
 
-/// `O_NONBLOCK`, so opening a FIFO planted at an entry path fails fast instead of hanging.
+/// `O_NONBLOCK`, so opening a FIFO planted at an entry path returns at once instead of
+/// waiting for a writer; the regular-file check then rejects it.
 pub(crate) fn nonblock() -> i32 {
     OFlags::NONBLOCK.bits() as i32
+}
+
+/// `O_NOATIME`: reading does not move the access time the LRU order is kept in.
+pub(crate) fn noatime() -> i32 {
+    OFlags::NOATIME.bits() as i32
 }

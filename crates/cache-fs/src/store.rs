@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::Durability;
 use crate::entry::{Checksum, HEADER_LEN, Header, checksum_of};
 use crate::error::FsError;
-use crate::lock::{Locks, nofollow, nonblock};
+use crate::lock::{Locks, noatime, nofollow, nonblock};
 
 /// A read refreshes an entry's access time (the LRU clock) at most this often, so a hot
 /// entry costs one extra syscall per second, not one per read.
@@ -767,8 +767,16 @@ fn name_shard(name: &[u8]) -> u8 {
     }
 }
 
+/// Reads an entry's header for a sweep. `O_NOATIME`, because with `relatime` the kernel
+/// would count the sweep's own read as a use and scramble the next sweep's LRU order; it is
+/// refused (EPERM) on files another user owns, which are then read without it.
 fn read_header(path: &Path) -> Option<Header> {
-    let file = OpenOptions::new().read(true).custom_flags(nofollow() | nonblock()).open(path).ok()?;
+    let open = |flags: i32| OpenOptions::new().read(true).custom_flags(nofollow() | nonblock() | flags).open(path);
+    let file = match open(noatime()) {
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => open(0),
+        opened => opened,
+    }
+    .ok()?;
     let mut head = [0; HEADER_LEN];
     file.read_exact_at(&mut head, 0).ok()?;
     Header::decode(&head)
