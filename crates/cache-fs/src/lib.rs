@@ -47,8 +47,14 @@
 //!
 //! Every write goes to a temp file in the entry's own directory, which is then renamed
 //! over the entry: a reader, in any process, sees the old entry or the new one, never a
-//! mix, and a writer killed at any point leaves the old entry in place. [`Durability`]
-//! says what survives a power cut as well.
+//! mix, and a writer killed at any point leaves the old entry in place (and a temp file,
+//! which a [sweep](FsCache::sweep) or `clear` removes once it is an hour old).
+//! [`Durability`] says what survives a power cut as well.
+//!
+//! Entry files are created `0600` and directories `0700` unless configured otherwise.
+//! Entries are opened with `O_NOFOLLOW`, so a symlink planted at an entry path reads as
+//! a miss and is removed, and a write replaces the link, never its target. The cache's
+//! own directories are trusted: keep the cache directory private (the default modes do).
 //!
 //! Writers in any process take a per-shard lock (an `flock(2)` on `<dir>/locks/<shard>`,
 //! 256 shards keyed by the entry name's first byte, plus a mutex per shard inside the
@@ -76,6 +82,16 @@
 //! checksum pass over the value in memory. A `set` is `open` of a temp file, one
 //! `writev`, `close`, and under the shard lock an `lstat` and the `rename`. Streams read
 //! and write through `tokio::fs::File`, which does the same in chunks.
+//!
+//! # Errors
+//!
+//! A missing, unwritable or non-directory path is
+//! [`ErrorKind::InvalidConfig`](cache_core::ErrorKind::InvalidConfig) at
+//! [`build`](FsCacheBuilder::build). A full disk or quota is
+//! [`ErrorKind::Unavailable`](cache_core::ErrorKind::Unavailable) (temporary: space may
+//! come back), and the old value stays readable; any other file system failure is
+//! [`ErrorKind::Unexpected`](cache_core::ErrorKind::Unexpected). Each names the path in its
+//! context and carries the `io::Error` as its source. A damaged entry is never an error.
 //!
 //! Linux is the target; the crate uses Unix file modes, `O_NOFOLLOW` and `flock`.
 #![cfg(unix)]
