@@ -145,21 +145,7 @@ impl<'a> Servers<'a> {
                     }
                 })
                 .collect();
-            let log = dir.join("setup.log");
-            let status = command(server, &venv, &argv)
-                .stdin(Stdio::null())
-                .stdout(log_file(&log)?)
-                .stderr(log_file(&log)?)
-                .status()
-                .map_err(|error| format!("{}: cannot run {}: {error}", server.name, argv[0]))?;
-            if !status.success() {
-                return Err(format!(
-                    "{}: `{}` failed ({status}), see {}",
-                    server.name,
-                    shell_words(&argv),
-                    log.display()
-                ));
-            }
+            run_logged(server, &venv, &argv, &dir.join("setup.log"))?;
         }
 
         let children = &mut self.children[first_child..];
@@ -192,16 +178,7 @@ impl<'a> Servers<'a> {
             match &server.start {
                 Start::Daemon { argv, .. } => {
                     let argv = servers::expand(&argv.concat(), port, dir);
-                    let log = dir.join("start.log");
-                    let status = command(server, venv, &argv)
-                        .stdin(Stdio::null())
-                        .stdout(log_file(&log)?)
-                        .stderr(log_file(&log)?)
-                        .status()
-                        .map_err(|error| format!("{}: cannot run {}: {error}", server.name, argv[0]))?;
-                    if !status.success() {
-                        return Err(format!("{}: `{}` failed ({status})", server.name, shell_words(&argv)));
-                    }
+                    run_logged(server, venv, &argv, &dir.join("start.log"))?;
                 }
                 Start::Foreground { argv } => {
                     let argv = servers::expand(argv, port, dir);
@@ -502,6 +479,20 @@ fn command(server: &Server, venv: &Path, argv: &[String]) -> Command {
     let mut command = Command::new(program);
     command.args(&argv[1..]);
     command
+}
+
+/// Runs `argv` to completion with its output in `log`; a failure names the command and the log.
+fn run_logged(server: &Server, venv: &Path, argv: &[String], log: &Path) -> Result<()> {
+    let status = command(server, venv, argv)
+        .stdin(Stdio::null())
+        .stdout(log_file(log)?)
+        .stderr(log_file(log)?)
+        .status()
+        .map_err(|error| format!("{}: cannot run {}: {error}", server.name, argv[0]))?;
+    if !status.success() {
+        return Err(format!("{}: `{}` failed ({status}), see {}", server.name, shell_words(argv), log.display()));
+    }
+    Ok(())
 }
 
 fn log_file(path: &Path) -> Result<File> {
