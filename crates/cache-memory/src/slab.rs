@@ -103,12 +103,27 @@ impl Entry {
     pub(crate) fn is_key(&self, prefix: &str, key: &str) -> bool {
         let stored = self.key.as_bytes();
         if prefix.is_empty() {
-            return stored == key.as_bytes();
+            return eq_bytes(stored, key.as_bytes());
         }
         stored.len() == prefix.len() + key.len()
             && stored[..prefix.len()] == *prefix.as_bytes()
             && stored[prefix.len()..] == *key.as_bytes()
     }
+}
+
+/// `a == b`, without a call into `memcmp` for keys of 8 to 16 bytes (most keys): two
+/// overlapping 8-byte words from each end cover every byte.
+#[inline]
+fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&len) {
+        let word = |bytes: &[u8], at: usize| bytes.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
+        return word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8);
+    }
+    a == b
 }
 
 /// Slots with a free list, so removed slots are reused and indices stay stable.
