@@ -91,11 +91,18 @@ pub trait CacheExt: Cache {
     /// of the same kind, and the next call loads again. If the loading call is
     /// cancelled, one of the waiting calls takes over.
     ///
+    /// The cache never stands between a caller and a value the loader produced: a read
+    /// that fails with a temporary error (the store is unavailable or timed out) counts as
+    /// a miss, and when storing the loaded value fails (unavailable, timed out, too large)
+    /// the value is still returned, just not cached. While a store is down each call then
+    /// costs up to one read and one write timeout around the load.
+    ///
     /// # Errors
     /// For the caller whose loader failed: [`ErrorKind::LoaderFailed`] naming the key,
     /// with the loader's error as `source()`. For callers that waited on a failed load:
     /// an error of the same kind that says another caller's load failed and carries its
-    /// message once. Otherwise the store's error from reading or writing the key.
+    /// message once. A read that fails permanently (not [`Error::is_temporary`]) is
+    /// returned as it is.
     async fn get_or_insert_with<F, Fut, E>(&self, key: &str, ttl: impl Into<Ttl> + Send, loader: F) -> Result<Bytes>
     where
         F: FnOnce() -> Fut + Send,
@@ -139,7 +146,7 @@ where
     Fut: Future<Output = std::result::Result<(T, Bytes), LoadError>>,
     D: Fn(&Bytes) -> Result<T>,
 {
-    if let Some(bytes) = cache.get(key).await? {
+    if let Some(bytes) = read_through_faults(cache, key).await? {
         return decode(&bytes);
     }
     let leader = loop {
@@ -154,12 +161,17 @@ where
         }
     };
     // Another flight may have finished between our miss and our lead.
-    if let Some(bytes) = cache.get(key).await? {
+    if let Some(bytes) = read_through_faults(cache, key).await? {
         leader.finish(Ok(bytes.clone()));
         return decode(&bytes);
     }
     let loaded = match produce().await {
-        Ok((value, bytes)) => cache.set(key, bytes.clone(), ttl).await.map(|()| (value, bytes)),
+        // The value is the caller's whether or not the store keeps it: a cache that is
+        // down, slow or full must not fail a load that worked.
+        Ok((value, bytes)) => {
+            let _stored = cache.set(key, bytes.clone(), ttl).await;
+            Ok((value, bytes))
+        }
         Err(LoadError::Loader(error)) => {
             Err(Error::new(ErrorKind::LoaderFailed, "loader", "get_or_insert_with").with_key(key).with_source(error))
         }
@@ -174,6 +186,15 @@ where
             leader.finish(Err(Arc::new(waiter_error(&error, key))));
             Err(error)
         }
+    }
+}
+
+/// A read for get-or-compute: a store that is unavailable or timed out counts as a miss,
+/// so the caller still gets a value (from the loader) while the cache is down.
+async fn read_through_faults<C: Cache + ?Sized>(cache: &C, key: &str) -> Result<Option<Bytes>> {
+    match cache.get(key).await {
+        Err(error) if error.is_temporary() => Ok(None),
+        other => other,
     }
 }
 

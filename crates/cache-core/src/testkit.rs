@@ -35,6 +35,8 @@ use tokio::sync::Barrier;
 
 use crate::{Cache, CacheExt, Error, ErrorKind, Postcard, Result, Ttl};
 
+pub mod fault;
+
 /// How the suite gets caches from a store.
 pub trait Harness: Sized + Send + Sync + 'static {
     /// The store's cache type.
