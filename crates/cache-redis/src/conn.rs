@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo, Slot};
-use redis::{Cmd, FromRedisValue, Pipeline, RedisResult, Value};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisResult, Value};
 
 /// Both kinds are cheap handles onto one shared connection task, so a call clones the
 /// handle (an `Arc` or a channel sender) instead of locking anything.
@@ -60,14 +60,12 @@ impl Conn {
         match self {
             Conn::Single(_) => Ok(vec![Node { host: String::new(), port: 0 }]),
             Conn::Cluster(_) => {
-                let slots: Value = self.query(&redis::cmd("CLUSTER").arg("SLOTS")).await?;
+                let slots: Value = self.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
                 Ok(primaries_of(&slots))
             }
         }
     }
 }
-
-use redis::RedisError;
 
 /// A cluster node's address as the cluster announces it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

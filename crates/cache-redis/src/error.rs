@@ -9,40 +9,25 @@ use redis::{RedisError, ServerErrorKind};
 
 pub(crate) const BACKEND: &str = "redis";
 
-/// Longest key shown in an error, in characters: enough to recognise it, short enough
-/// that a 10 KiB key does not flood a log line.
-const SHOWN_KEY_CHARS: usize = 64;
-
 /// Redis's own reply when `INCRBY` finds a value that is not a decimal `i64`
 /// (`shared.err` "value is not an integer or out of range" in Redis's `object.c`).
 const NOT_AN_INTEGER: &str = "value is not an integer or out of range";
 /// Redis's own reply when `INCRBY` would leave `i64` (`incrDecrCommand` in `t_string.c`).
 const OVERFLOW: &str = "increment or decrement would overflow";
 
-/// An error of `kind` from `operation`, naming `key` (truncated) when there is one.
-///
-/// The one constructor of the crate: when `cache_core::Error::with_key` exists, the key
-/// moves there in this function alone.
+/// An error of `kind` from `operation`, naming `key` when there is one (cache-core
+/// shows it quoted and truncated, never the value). The one constructor of the crate.
 pub(crate) fn error(
     kind: ErrorKind,
     operation: &'static str,
     key: Option<&str>,
     context: impl Into<Cow<'static, str>>,
 ) -> Error {
-    let context = context.into();
-    let context = match key {
-        Some(key) => Cow::Owned(format!("{context} (key {})", shown_key(key))),
-        None => context,
-    };
-    Error::new(kind, BACKEND, operation).with_context(context)
-}
-
-/// `key` quoted and escaped, cut after [`SHOWN_KEY_CHARS`] characters.
-pub(crate) fn shown_key(key: &str) -> String {
-    let mut chars = key.chars();
-    let head: String = chars.by_ref().take(SHOWN_KEY_CHARS).collect();
-    let rest = chars.count();
-    if rest == 0 { format!("{head:?}") } else { format!("{head:?}… ({rest} more characters)") }
+    let error = Error::new(kind, BACKEND, operation).with_context(context);
+    match key {
+        Some(key) => error.with_key(key),
+        None => error,
+    }
 }
 
 /// No answer within the operation timeout (our own bound around every round trip).
@@ -143,18 +128,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_keys_are_cut_and_say_how_much() {
-        let key = "k".repeat(10 * 1024);
-        let shown = shown_key(&key);
-        assert!(shown.len() < 120, "{shown}");
-        assert!(shown.ends_with(&format!("({} more characters)", 10 * 1024 - SHOWN_KEY_CHARS)));
-        assert_eq!(shown_key("a\0b"), "\"a\\0b\"");
-    }
-
-    #[test]
     fn errors_name_operation_and_key() {
-        let error = error(ErrorKind::Unavailable, "get", Some("user:7"), "connection refused");
-        assert_eq!(error.to_string(), "redis get: store unavailable: connection refused (key \"user:7\")");
+        let refused = error(ErrorKind::Unavailable, "get", Some("user:7"), "connection refused");
+        assert_eq!(refused.to_string(), "redis get \"user:7\": store unavailable: connection refused");
+        let long = error(ErrorKind::Timeout, "set", Some(&"k".repeat(10 * 1024)), "no answer");
+        assert!(long.to_string().len() < 200, "a 10 KiB key must be cut: {long}");
     }
 
     #[test]

@@ -5,11 +5,12 @@
 //! prefix (whose keys would collide with another such test's, and whose `clear` is a
 //! `FLUSHDB` on every primary) must own the whole cluster. One process-wide async
 //! `RwLock` says who may run: opening a prefixed cache takes it shared, opening `""`
-//! takes it exclusive and empties the cluster. A harness holds its guard until it is
-//! dropped; one that opened prefixed caches first gives its shared guard back before
-//! asking for the exclusive one, so it never waits on itself. Nothing is written
-//! between those opens (the suite opens every cache before using any), so nothing of
-//! its own is flushed by another test in the gap.
+//! takes it exclusive and empties the cluster (leftovers of earlier unprefixed tests, such
+//! as an `add`'s key, would change the answers). A harness holds its guard until it is
+//! dropped. One that opened prefixed caches first gives its shared guard back before
+//! asking for the exclusive one, so it never waits on itself; what it wrote before that
+//! may be flushed (by itself or another exclusive test in the gap), which is why the
+//! suite's behaviours that mix handles check prefixed writes before opening `""`.
 
 mod support;
 
