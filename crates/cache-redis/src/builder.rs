@@ -214,7 +214,7 @@ impl RedisCacheBuilder {
         let target = self.target()?;
         let endpoint = target.describe();
         let connecting = async {
-            match &target {
+            let conn = match &target {
                 Target::Single(info) => {
                     let client = redis::Client::open(info.clone()).map_err(|e| error::from_redis(e, OP, None))?;
                     // One reconnection attempt per failed call, shortly retried once: while the
@@ -229,7 +229,7 @@ impl RedisCacheBuilder {
                     ConnectionManager::new_with_config(client, manager_config)
                         .await
                         .map(Conn::Single)
-                        .map_err(|e| error::from_redis(e, OP, None))
+                        .map_err(|e| error::from_redis(e, OP, None))?
                 }
                 Target::Cluster(nodes) => {
                     let client = ClusterClientBuilder::new(nodes.clone())
@@ -242,9 +242,14 @@ impl RedisCacheBuilder {
                         .max_retry_wait(200)
                         .build()
                         .map_err(|e| error::from_redis(e, OP, None))?;
-                    client.get_async_connection().await.map(Conn::Cluster).map_err(|e| error::from_redis(e, OP, None))
+                    client.get_async_connection().await.map(Conn::Cluster).map_err(|e| error::from_redis(e, OP, None))?
                 }
-            }
+            };
+            // The handshake does not prove the server takes our commands: one that wants a
+            // password we did not give answers NOAUTH only now. Better at build than on
+            // the first call.
+            conn.query::<String>(&redis::cmd("PING")).await.map_err(|e| error::from_redis(e, OP, None))?;
+            Ok::<Conn, cache_core::Error>(conn)
         };
         let bound = connect_timeout + operation_timeout;
         let conn = match tokio::time::timeout(bound, connecting).await {
