@@ -242,7 +242,11 @@ impl RedisCacheBuilder {
                         .max_retry_wait(200)
                         .build()
                         .map_err(|e| error::from_redis(e, OP, None))?;
-                    client.get_async_connection().await.map(Conn::Cluster).map_err(|e| error::from_redis(e, OP, None))?
+                    client
+                        .get_async_connection()
+                        .await
+                        .map(Conn::Cluster)
+                        .map_err(|e| error::from_redis(e, OP, None))?
                 }
             };
             // The handshake does not prove the server takes our commands: one that wants a

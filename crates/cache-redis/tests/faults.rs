@@ -31,7 +31,10 @@ async fn cache_on(url: &str) -> RedisCache {
 }
 
 /// Runs `call`, checks it fails with a temporary error within the timeout, and returns it.
-async fn fails_fast<T: std::fmt::Debug>(what: &str, call: impl std::future::Future<Output = cache_core::Result<T>>) -> Error {
+async fn fails_fast<T: std::fmt::Debug>(
+    what: &str,
+    call: impl std::future::Future<Output = cache_core::Result<T>>,
+) -> Error {
     let started = Instant::now();
     let result = call.await;
     let elapsed = started.elapsed();
@@ -136,12 +139,8 @@ async fn a_black_hole_fails_build_with_a_timeout() {
 async fn an_unreachable_server_is_unavailable() {
     let port = support::free_port();
     let started = Instant::now();
-    let error = RedisCache::builder()
-        .port(port)
-        .connect_timeout(TIMEOUT)
-        .build()
-        .await
-        .expect_err("nothing listens there");
+    let error =
+        RedisCache::builder().port(port).connect_timeout(TIMEOUT).build().await.expect_err("nothing listens there");
     assert!(started.elapsed() < TIMEOUT + MARGIN, "refused connections fail fast: {:?}", started.elapsed());
     assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
     assert_eq!(error.operation(), "build");

@@ -31,20 +31,26 @@ pub fn host_port(url: &str) -> (String, u16) {
     (host.to_owned(), port.parse().expect("a numeric port"))
 }
 
-/// Runs `redis-cli -h host -p port args...` and returns its output, trailing newline removed.
-pub fn redis_cli(url: &str, args: &[&str]) -> String {
+/// Runs `redis-cli -h host -p port args...` and returns its raw output (redis-cli prints
+/// replies unquoted when its output is not a terminal), the trailing newline removed.
+pub fn redis_cli_bytes<S: AsRef<std::ffi::OsStr>>(url: &str, args: &[S]) -> Vec<u8> {
     let (host, port) = host_port(url);
     let output = Command::new("redis-cli")
         .args(["-h", &host, "-p", &port.to_string()])
         .args(args)
         .output()
         .expect("running redis-cli (installed with redis-server by the xtask)");
-    assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "redis-cli: {}", String::from_utf8_lossy(&output.stderr));
     let mut text = output.stdout;
     if text.last() == Some(&b'\n') {
         text.pop();
     }
-    String::from_utf8(text).expect("redis-cli prints UTF-8 here")
+    text
+}
+
+/// [`redis_cli_bytes`] as text.
+pub fn redis_cli<S: AsRef<std::ffi::OsStr>>(url: &str, args: &[S]) -> String {
+    String::from_utf8(redis_cli_bytes(url, args)).expect("redis-cli printed UTF-8")
 }
 
 /// A port nobody listens on right now.
