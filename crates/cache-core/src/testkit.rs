@@ -35,6 +35,8 @@ use tokio::sync::Barrier;
 
 use crate::{Cache, CacheExt, Error, ErrorKind, Postcard, Result, Ttl};
 
+pub mod fault;
+
 /// How the suite gets caches from a store.
 pub trait Harness: Sized + Send + Sync + 'static {
     /// The store's cache type.
@@ -107,6 +109,8 @@ macro_rules! conformance_tests {
                 hostile_keys,
                 clear_removes_every_entry,
                 get_or_insert_loads_once,
+                get_or_insert_shares_failures_and_survives_cancellation,
+                get_or_insert_as_is_typed,
                 long_ttls_are_kept,
                 get_many_answers_in_order,
             }
@@ -819,4 +823,118 @@ pub async fn get_or_insert_loads_once<C: Cache + ?Sized + 'static>(cache: &Arc<C
         .await
         .expect("second load");
     assert_eq!(value, bytes("recovered"));
+}
+
+/// When a load fails while others wait, the loading caller gets `LoaderFailed` with its
+/// loader's error as `source()`, each waiter gets `LoaderFailed` saying another caller's
+/// load failed with that message once, and every error names the key. When the loading
+/// caller is cancelled, a waiter takes over and loads; nothing waits forever.
+pub async fn get_or_insert_shares_failures_and_survives_cancellation<C: Cache + ?Sized + 'static>(cache: &Arc<C>) {
+    const WAITERS: usize = 4;
+    let started = Arc::new(tokio::sync::Notify::new());
+    let leader = {
+        let (cache, started) = (Arc::clone(cache), Arc::clone(&started));
+        tokio::spawn(async move {
+            cache
+                .get_or_insert_with("failing", Ttl::Never, || async move {
+                    started.notify_one();
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Err::<Bytes, _>(LoadFailed)
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    let mut waiters = tokio::task::JoinSet::new();
+    for _ in 0..WAITERS {
+        let cache = Arc::clone(cache);
+        waiters.spawn(async move {
+            cache.get_or_insert_with("failing", Ttl::Never, || async { Ok::<_, LoadFailed>(bytes("not me")) }).await
+        });
+    }
+    let own = leader.await.expect("the loading task");
+    let own = expect_kind(own, ErrorKind::LoaderFailed, "the caller whose loader failed");
+    assert_eq!(own.key(), Some("\"failing\""), "the loader's error must name the key: {own}");
+    assert_eq!(std::error::Error::source(&own).map(ToString::to_string).as_deref(), Some("the origin is down"));
+    for waited in waiters.join_all().await {
+        // A waiter that arrived after the flight ended loads on its own and succeeds.
+        match waited {
+            Ok(value) => assert_eq!(value, bytes("not me")),
+            Err(error) => {
+                assert_eq!(error.kind(), ErrorKind::LoaderFailed, "a waiter's error: {error}");
+                let message = error.to_string();
+                assert!(message.contains("\"failing\""), "a waiter's error must name the key: {message}");
+                assert!(message.contains("another caller"), "a waiter's error must say whose load failed: {message}");
+                assert_eq!(message.matches("the origin is down").count(), 1, "the cause once: {message}");
+            }
+        }
+    }
+
+    let started = Arc::new(tokio::sync::Notify::new());
+    let stuck = {
+        let (cache, started) = (Arc::clone(cache), Arc::clone(&started));
+        tokio::spawn(async move {
+            cache
+                .get_or_insert_with("abandoned", Ttl::Never, || async move {
+                    started.notify_one();
+                    std::future::pending::<Result<Bytes, LoadFailed>>().await
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    let waiter = {
+        let cache = Arc::clone(cache);
+        tokio::spawn(async move {
+            cache
+                .get_or_insert_with("abandoned", Ttl::Never, || async { Ok::<_, LoadFailed>(bytes("taken over")) })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stuck.abort();
+    let value = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("a waiter must take over a cancelled load, not wait forever")
+        .expect("the waiting task")
+        .expect("the waiter's own load");
+    assert_eq!(value, bytes("taken over"));
+    assert_eq!(cache.get("abandoned").await.expect("get"), Some(bytes("taken over")));
+}
+
+/// Typed get-or-compute: 20 callers of `get_or_insert_as` for one struct share one load
+/// and all get the struct; the stored bytes are its JSON, and a stored value of another
+/// shape is a `Serialization` error naming the key, not a reload.
+pub async fn get_or_insert_as_is_typed<C: Cache + ?Sized + 'static>(cache: &Arc<C>) {
+    const CALLERS: usize = 20;
+    let profile = Profile { id: 9, name: "Grace".into(), admin: false, scores: vec![1, 2], nickname: Some("G".into()) };
+    let loads = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(CALLERS));
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..CALLERS {
+        let (cache, loads, barrier, profile) =
+            (Arc::clone(cache), Arc::clone(&loads), Arc::clone(&barrier), profile.clone());
+        callers.spawn(async move {
+            barrier.wait().await;
+            cache
+                .get_or_insert_as("typed", Ttl::Never, || async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, LoadFailed>(profile)
+                })
+                .await
+                .expect("get_or_insert_as")
+        });
+    }
+    for got in callers.join_all().await {
+        assert_eq!(got, profile);
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1, "the loader must run exactly once");
+    assert_eq!(cache.get_as::<Profile>("typed").await.expect("get_as"), Some(profile));
+
+    cache.set("not-a-profile", bytes("[1, 2]"), Ttl::Never).await.expect("set");
+    let wrong = cache.get_or_insert_as("not-a-profile", Ttl::Never, || async { Err::<Profile, _>(LoadFailed) }).await;
+    let error = expect_kind(wrong, ErrorKind::Serialization, "a stored value of another shape");
+    assert!(error.to_string().contains("not-a-profile"), "the error must name the key: {error}");
+    assert!(error.to_string().contains("Profile"), "the error must name the type readably: {error}");
 }
