@@ -10,7 +10,6 @@
 //! key agrees on its age, whatever the store.
 
 use std::collections::HashSet;
-use std::error::Error as StdError;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -18,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::{Cache, CacheExt, Error, ErrorKind, Result, Ttl};
+use crate::{BoxError, Cache, CacheExt, Error, ErrorKind, Result, Ttl};
 
 const MAGIC: &[u8; 4] = b"rfh1";
 const HEADER: usize = MAGIC.len() + 3 * 8;
@@ -184,8 +183,8 @@ impl Drop for Refreshing {
     }
 }
 
-fn loader_failed<E: Into<Box<dyn StdError + Send + Sync>>>(error: E) -> Error {
-    Error::new(ErrorKind::LoaderFailed, "loader", "get_or_refresh_with").with_source(error)
+fn loader_failed<E: Into<BoxError>>(key: &str, error: E) -> Error {
+    Error::new(ErrorKind::LoaderFailed, "loader", "get_or_refresh_with").with_key(key).with_source(error.into())
 }
 
 /// Runs the loader, timing it, and stores the result for `policy`.
@@ -194,10 +193,10 @@ where
     C: Cache + ?Sized,
     F: Fn() -> Fut,
     Fut: Future<Output = std::result::Result<Bytes, E>>,
-    E: Into<Box<dyn StdError + Send + Sync>>,
+    E: Into<BoxError>,
 {
     let started = Instant::now();
-    let value = loader().await.map_err(loader_failed)?;
+    let value = loader().await.map_err(|error| loader_failed(key, error))?;
     let wrapped = wrap(&value, policy.ttl, started.elapsed());
     cache.set(key, wrapped, Ttl::After(policy.ttl.saturating_add(policy.grace()))).await?;
     Ok(value)
@@ -209,7 +208,7 @@ where
     C: Cache + Clone + 'static,
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = std::result::Result<Bytes, E>> + Send + 'static,
-    E: Into<Box<dyn StdError + Send + Sync>> + Send + 'static,
+    E: Into<BoxError> + Send + 'static,
 {
     if let Some(stored) = cache.get(key).await?.as_ref().and_then(unwrap) {
         let age = SystemTime::now().duration_since(stored.written_at).unwrap_or(Duration::ZERO);
@@ -230,7 +229,7 @@ where
                 Ok::<_, E>(wrap(&value, policy.ttl, started.elapsed()))
             })
             .await
-            .map_err(rename)?
+            .map_err(|error| rename(error, key))?
     };
     match unwrap(&stored) {
         Some(stored) => Ok(stored.value),
@@ -240,10 +239,10 @@ where
 }
 
 /// Errors of the shared load name this operation, not `get_or_insert_with`.
-fn rename(error: Error) -> Error {
+fn rename(error: Error, key: &str) -> Error {
     if error.operation() == "get_or_insert_with" {
         let kind = error.kind();
-        Error::new(kind, error.backend(), "get_or_refresh_with").with_source(error)
+        Error::new(kind, error.backend(), "get_or_refresh_with").with_key(key).with_source(error)
     } else {
         error
     }
@@ -257,7 +256,7 @@ where
     C: Cache + Clone + 'static,
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = std::result::Result<Bytes, E>> + Send + 'static,
-    E: Into<Box<dyn StdError + Send + Sync>> + Send + 'static,
+    E: Into<BoxError> + Send + 'static,
 {
     let (storage, namespace) = cache.single_flight_scope();
     let Some(running) = Refreshing::start((storage, namespace.into(), key.into())) else { return };
