@@ -18,6 +18,21 @@
 //! # }).expect("example");
 //! ```
 //!
+//! # A store from a URL
+//!
+//! [`open`] builds any store from a URL, so configuration, not code, picks it;
+//! [`from_env`] reads the URL from `CACHE_URL`. `prefix` and `ttl` work on every scheme:
+//!
+//! | URL | store | its own query keys |
+//! |---|---|---|
+//! | `memory://` | `memory::MemoryCache`, fresh and private | `max_capacity`, `policy=s3fifo\|lru\|lfu\|fifo\|random` |
+//! | `file:///abs/path` | `fs::FsCache` in that directory | `max_entries`, `max_bytes`, `durability=none\|sync_data\|sync_all`, `create=true` |
+//!
+//! `redis://`, `rediss://`, `redis+unix://`, `redis+cluster://h1:p1,h2:p2`,
+//! `memcache://h1:p1,h2:p2`, `dynamodb://`, `mongodb://` and `mongodb+srv://` are known
+//! schemes whose stores join with their features; until then `open` names the feature.
+//! `docs/backends.md` has every store's options and capabilities.
+//!
 //! # Feature flags
 //!
 //! | feature | store | default |
@@ -28,9 +43,62 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+mod instrumented;
+pub mod memo;
+mod open;
+mod schemes;
+mod tiered;
+
+pub use crate::instrumented::{
+    DEFAULT_SAMPLE_EVERY, Instrumented, Latency, Operation, OperationStats, Stats, StatsSnapshot,
+};
+pub use crate::memo::Memoized;
+pub use crate::open::{CACHE_URL, COMMON_KEYS, OpenFuture, OpenOptions, StoreUrl, from_env, open, open_with};
+pub use crate::tiered::{DEFAULT_NEAR_TTL_CAP, Tiered};
+
+/// Memoizes an async function in any [`Cache`]: a call with arguments seen before (within
+/// `ttl`) returns the stored result instead of running the function.
+///
+/// ```
+/// use std::sync::{Arc, LazyLock};
+/// use cache::{Cache, memory::MemoryCache};
+///
+/// static STORE: LazyLock<Arc<dyn Cache>> =
+///     LazyLock::new(|| Arc::new(MemoryCache::builder().build().expect("a memory store")));
+///
+/// #[cache::memoize(store = STORE, ttl = "60s", version = 2)]
+/// async fn price(item: String, quantity: u32) -> Result<u64, std::io::Error> {
+///     Ok(u64::from(quantity) * 250) // an expensive lookup
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(async {
+/// assert_eq!(price("tea".into(), 4).await?, 1000);
+/// assert_eq!(price("tea".into(), 4).await?, 1000); // from the cache
+/// # Ok::<(), std::io::Error>(())
+/// # }).expect("example");
+/// ```
+///
+/// - `store = <expr>` (required): an expression that dereferences to a [`Cache`],
+///   evaluated on each call: a `static` `LazyLock<Arc<dyn Cache>>`, a function returning
+///   `Arc<dyn Cache>`, ...
+/// - `ttl = "60s"`: a humane duration, checked at compile time; without it the store's
+///   default lifetime.
+/// - `version = 1`: part of the key; bump it when the function's results change meaning.
+/// - `cache_errors = false`: with `true`, `Err` results are stored too (`E` must be serde).
+///
+/// The key is `memo:<module path>::<name>:v<version>:<arguments as JSON>`, so every
+/// argument must be `Serialize` and the result `Serialize + DeserializeOwned`. Concurrent
+/// calls with equal arguments run the function once (single flight); errors are returned
+/// to the caller that ran the function, not cached; a failing store never fails the call
+/// (the function then runs uncached). See [`memo`] for the details and [`Memoized`] for
+/// closures. Methods taking `self` and arguments that are patterns are compile errors.
+#[doc(inline)]
+pub use cache_macros::memoize;
+
 #[doc(inline)]
 pub use cache_core::{
-    Bytes, Cache, CacheExt, Capabilities, Codec, Error, ErrorKind, Json, Postcard, Result, Ttl, Typed,
+    Bytes, Cache, CacheExt, Capabilities, Codec, Error, ErrorKind, Json, Postcard, Refresh, Result, Ttl, Typed,
+    async_trait,
 };
 
 #[cfg(feature = "memory")]
