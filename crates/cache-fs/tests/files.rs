@@ -182,6 +182,14 @@ async fn a_damaged_stream_ends_in_an_error_not_a_clean_end() {
     let mut back = Vec::new();
     let error = reader.read_to_end(&mut back).await.expect_err("damaged bytes must not end cleanly");
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    // A caller that retries must not be told the value ended cleanly.
+    for _ in 0..3 {
+        let mut more = [0u8; 16];
+        let error = reader.read(&mut more).await.expect_err("the checksum error is sticky");
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    }
+    let error = reader.read_to_end(&mut back).await.expect_err("read_to_end again");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
 }
 
 #[tokio::test]
