@@ -48,6 +48,7 @@ pub(crate) struct Settings {
     pub(crate) max_bytes: Option<u64>,
     pub(crate) file_mode: u32,
     pub(crate) dir_mode: u32,
+    pub(crate) cached_reads: bool,
 }
 
 /// Where one full key lives.
@@ -450,6 +451,57 @@ impl Store {
                 Ok(None)
             }
         }
+    }
+
+    /// A `get` that never waits for the disk, for the async API to run on its own thread:
+    /// `None` when it cannot answer that way and the caller should hand the `get` to a
+    /// blocking thread. It answers only for a small, complete, live entry whose bytes are
+    /// all in the page cache (`preadv2` with `RWF_NOWAIT` refuses to wait for a disk read),
+    /// and for a missing file. Everything that writes (removing a damaged entry, refreshing
+    /// the access time) is left to the blocking path, and the file is opened `O_NOATIME` so
+    /// the read itself writes nothing either.
+    pub(crate) fn get_cached(&self, prefix: &str, key: &str) -> Option<Result<Option<Bytes>, FsError>> {
+        use std::os::fd::AsFd;
+        let slot = self.slot(prefix, key);
+        let flags = nofollow() | nonblock() | noatime();
+        let file = match OpenOptions::new().read(true).custom_flags(flags).open(&slot.path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Some(Ok(None)),
+            // A symlink, a file of another owner (O_NOATIME), anything odd: the full path.
+            Err(_) => return None,
+        };
+        let metadata = file.metadata().ok()?;
+        let len = usize::try_from(metadata.len()).ok()?;
+        if !metadata.file_type().is_file() || !(HEADER_LEN..=SMALL_READ).contains(&len) || needs_touch(&metadata) {
+            return None;
+        }
+        let mut data = vec![0; len];
+        let read = rustix::io::preadv2(
+            file.as_fd(),
+            &mut [io::IoSliceMut::new(&mut data)],
+            0,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        );
+        if read.ok()? != len {
+            return None;
+        }
+        let header = Header::decode(&data)?;
+        let full_len = prefix.len() + key.len();
+        if header.file_len() != Some(metadata.len())
+            || usize::try_from(header.prefix_len.saturating_add(header.key_len)).ok()? != full_len
+        {
+            return None;
+        }
+        let body = &data[HEADER_LEN..];
+        if body.get(..prefix.len()) != Some(prefix.as_bytes())
+            || body.get(prefix.len()..full_len) != Some(key.as_bytes())
+        {
+            return None;
+        }
+        if checksum_of(&header, &[body]) != header.checksum || !header.is_live(now_ms()) {
+            return None;
+        }
+        Some(Ok(Some(Bytes::from(data).slice(HEADER_LEN + full_len..))))
     }
 
     /// Opens the value of `prefix + key` for streaming: the file positioned at the value,
@@ -969,11 +1021,15 @@ fn read_dir_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, FsError> {
 /// Refreshes the access time a sweep orders evictions by. Best effort: a file system that
 /// refuses it only makes eviction order coarser.
 pub(crate) fn touch_if_stale(file: &File, metadata: &fs::Metadata) {
-    let now = SystemTime::now();
-    let stale = metadata.accessed().map_or(true, |used| now.duration_since(used).is_ok_and(|age| age >= TOUCH_EVERY));
-    if stale {
-        let _ = file.set_times(fs::FileTimes::new().set_accessed(now));
+    if needs_touch(metadata) {
+        let _ = file.set_times(fs::FileTimes::new().set_accessed(SystemTime::now()));
     }
+}
+
+/// Whether a read should refresh the file's access time now.
+fn needs_touch(metadata: &fs::Metadata) -> bool {
+    let now = SystemTime::now();
+    metadata.accessed().map_or(true, |used| now.duration_since(used).is_ok_and(|age| age >= TOUCH_EVERY))
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -1024,6 +1080,7 @@ mod tests {
             max_bytes: None,
             file_mode: 0o600,
             dir_mode: 0o700,
+            cached_reads: true,
         });
         assert_eq!(store.slot("app:", "config").path, store.slot("", "app:config").path);
         assert_eq!(store.slot("a", "bc").path, store.slot("ab", "c").path);

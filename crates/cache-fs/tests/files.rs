@@ -417,6 +417,9 @@ async fn the_least_recently_used_entry_is_evicted() {
     let cache = FsCache::builder(tmp.path()).max_entries(3).build().await.expect("build");
     for key in ["a", "b", "c"] {
         cache.set(key, Bytes::from_static(b"v"), Ttl::Never).await.expect("set");
+        // File times come from the kernel's coarse clock (a few ms a tick): without a
+        // pause, b and c can carry the same time and either may go first.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // A read refreshes recency at most once a second.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -527,4 +530,25 @@ async fn every_durability_level_writes_and_reads_back() {
         let expected = [&b"v"[..], b"2", b"x", b"streamed"].map(|bytes| Some(Bytes::copy_from_slice(bytes)));
         assert_eq!(got, expected, "{durability:?}");
     }
+}
+
+#[tokio::test]
+async fn reads_answer_the_same_with_and_without_the_page_cache_path() {
+    let tmp = tempdir();
+    let cached = open(tmp.path()).await;
+    let blocking = FsCache::builder(tmp.path()).cached_reads(false).build().await.expect("build");
+    let big = Bytes::from(vec![5u8; 100_000]);
+    cached.set("small", Bytes::from_static(b"s"), Ttl::Never).await.expect("set");
+    cached.set("big", big.clone(), Ttl::Never).await.expect("set");
+    cached.set("brief", Bytes::from_static(b"b"), Ttl::millis(20)).await.expect("set");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for cache in [&cached, &blocking] {
+        assert_eq!(cache.get("small").await.expect("get"), Some(Bytes::from_static(b"s")));
+        assert_eq!(cache.get("big").await.expect("get"), Some(big.clone()));
+        assert_eq!(cache.get("missing").await.expect("get"), None);
+        assert!(cache.has("small").await.expect("has"));
+        assert!(!cache.has("missing").await.expect("has"));
+    }
+    assert_eq!(cached.get("brief").await.expect("get"), None, "an expired entry is a miss on the cached path");
+    assert!(!cached.entry_path("brief").exists(), "and the blocking path it falls back to removes it");
 }
