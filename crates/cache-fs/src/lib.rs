@@ -149,6 +149,7 @@
 #![cfg(unix)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 mod entry;
 mod error;
