@@ -1,11 +1,18 @@
-//! `FsCache` beside cacache and beside the floor any crash-safe file cache pays, in the
-//! same run, each in its own temp directory holding the same number of entries:
+//! `FsCache` beside the bare syscall floor, cacache and Python's cachelib, in the same run,
+//! each in its own temp directory (same file system) holding the same number of entries:
 //!
-//! - `fs_cache`: `FsCache` through its async API on a tokio runtime;
-//! - `floor`: a bare temp-file-write-and-rename (set) or open-and-read (get) with the same
-//!   two-level fan-out, run as one `spawn_blocking` task like any async file cache must;
-//! - `floor_sync`: the same syscalls called straight from the bench thread, for scale;
-//! - `cacache`: `cacache::write` / `cacache::read` (tokio runtime).
+//! - `fs_cache`: `FsCache` through its async API on a current-thread tokio runtime;
+//! - `fs_cache_sync`: `FsCache` through `cache.sync()`, on the bench thread;
+//! - `floor_sync`: the bare calls any crash-safe file cache must make, on the bench thread,
+//!   with nothing added: temp file, write, rename (set) or open and read (get), under
+//!   `FsCache`'s own fan-out and file names;
+//! - `cacache`: `cacache::write` / `cacache::read` (tokio runtime);
+//! - `cachelib`: Python's `cachelib.FileSystemCache` (no threshold, no fan-out: its
+//!   fastest setting), driven by a Python process this bench starts; each criterion sample
+//!   asks it to run N operations and report the time they took, so the pipe costs nothing
+//!   per operation. It runs when the interpreter in `CACHE_BENCH_PYTHON` (default:
+//!   `<target>/bench-venv/bin/python3`) can `import cachelib`; otherwise the bench prints a
+//!   note and measures the others.
 //!
 //! Groups `fs/set_1KiB`, `fs/get_1KiB` (2 000 entries) and `fs/set_1MiB`, `fs/get_1MiB`
 //! (64 entries). Every set writes fresh bytes, so cacache's content addressing cannot skip
@@ -16,10 +23,10 @@
 
 use std::fs::{self, OpenOptions};
 use std::hint::black_box;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -54,7 +61,7 @@ fn fresh(len: usize) -> Bytes {
 /// Flushes dirty pages, so the write-back of one contender's writes (or of the prefill)
 /// does not land in the next contender's measurements.
 fn settle() {
-    let status = std::process::Command::new("sync").status().expect("running sync");
+    let status = Command::new("sync").status().expect("running sync");
     assert!(status.success(), "sync failed");
 }
 
@@ -84,6 +91,98 @@ fn floor_paths(cache: &FsCache, keys: &[String], root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// cachelib's side of the pipe: prefills, then for each `set N` / `get N` line runs N
+/// operations on the keys in turn and answers with the nanoseconds they took.
+const CACHELIB_DRIVER: &str = r#"
+import sys, time
+from cachelib import FileSystemCache
+directory, size, entries = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cache = FileSystemCache(directory, threshold=0, default_timeout=0)
+keys = ["bench-key-%d" % i for i in range(entries)]
+values = [i.to_bytes(8, "little") + b"\x5a" * (size - 8) for i in range(entries)]
+for key, value in zip(keys, values):
+    cache.set(key, value)
+print("ready", flush=True)
+turn = 0
+for line in sys.stdin:
+    op, n = line.split()
+    n = int(n)
+    start = time.perf_counter_ns()
+    if op == "set":
+        for _ in range(n):
+            turn = (turn + 1) % entries
+            cache.set(keys[turn], values[turn])
+    else:
+        for _ in range(n):
+            turn = (turn + 1) % entries
+            if cache.get(keys[turn]) is None:
+                raise SystemExit("cachelib missed " + keys[turn])
+    print(time.perf_counter_ns() - start, flush=True)
+"#;
+
+/// A running cachelib driver.
+struct Cachelib {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl Cachelib {
+    fn python() -> PathBuf {
+        std::env::var_os("CACHE_BENCH_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("..").join("bench-venv").join("bin").join("python3")
+        })
+    }
+
+    /// Starts the driver on `dir`, or says why not and returns `None`.
+    fn start(dir: &Path, size: &Size) -> Option<Cachelib> {
+        let python = Cachelib::python();
+        let usable = Command::new(&python)
+            .args(["-c", "import cachelib"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !usable {
+            eprintln!(
+                "note: cachelib not measured: `{} -c 'import cachelib'` failed. Create it with \
+                 `python3 -m venv {venv} && {venv}/bin/pip install cachelib`, or set CACHE_BENCH_PYTHON.",
+                python.display(),
+                venv = python.parent().and_then(Path::parent).unwrap_or(Path::new("VENV")).display(),
+            );
+            return None;
+        }
+        let mut child = Command::new(&python)
+            .args(["-u", "-c", CACHELIB_DRIVER])
+            .arg(dir)
+            .args([size.bytes.to_string(), size.entries.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting the cachelib driver");
+        let input = child.stdin.take().expect("piped stdin");
+        let mut output = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut ready = String::new();
+        output.read_line(&mut ready).expect("reading from the cachelib driver");
+        assert_eq!(ready.trim(), "ready", "the cachelib driver did not start");
+        Some(Cachelib { child, input, output })
+    }
+
+    /// Runs `iterations` of `op` in the driver and returns the time they took there.
+    fn run(&mut self, op: &str, iterations: u64) -> Duration {
+        writeln!(self.input, "{op} {iterations}").expect("writing to the cachelib driver");
+        let mut line = String::new();
+        self.output.read_line(&mut line).expect("reading from the cachelib driver");
+        Duration::from_nanos(line.trim().parse().unwrap_or_else(|_| panic!("the cachelib driver said {line:?}")))
+    }
+}
+
+impl Drop for Cachelib {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let rt = runtime();
     for size in SIZES {
@@ -91,9 +190,10 @@ fn bench(c: &mut Criterion) {
         let fs_dir = tempfile::tempdir().expect("temp directory");
         let floor_dir = tempfile::tempdir().expect("temp directory");
         let cacache_dir = tempfile::tempdir().expect("temp directory");
+        let cachelib_dir = tempfile::tempdir().expect("temp directory");
         let cache = rt.block_on(FsCache::builder(fs_dir.path()).build()).expect("FsCache");
-        let paths = Arc::new(floor_paths(&cache, &keys, floor_dir.path()));
-        let counter = Arc::new(AtomicU64::new(0));
+        let paths = floor_paths(&cache, &keys, floor_dir.path());
+        let counter = AtomicU64::new(0);
         let cacache_path = cacache_dir.path().to_path_buf();
         rt.block_on(async {
             for (key, path) in keys.iter().zip(paths.iter()) {
@@ -102,6 +202,7 @@ fn bench(c: &mut Criterion) {
                 cacache::write(&cacache_path, key, fresh(size.bytes)).await.expect("prefill cacache");
             }
         });
+        let mut cachelib = Cachelib::start(cachelib_dir.path(), &size);
 
         let mut group = c.benchmark_group(format!("fs/set_{}", size.name));
         group.throughput(Throughput::Bytes(size.bytes as u64));
@@ -122,20 +223,11 @@ fn bench(c: &mut Criterion) {
             )
         });
         settle();
-        group.bench_function("floor", |b| {
-            b.to_async(&rt).iter_batched(
+        group.bench_function("fs_cache_sync", |b| {
+            let direct = cache.sync();
+            b.iter_batched(
                 || (pick(), fresh(size.bytes)),
-                |(index, value)| {
-                    let (paths, counter) = (Arc::clone(&paths), Arc::clone(&counter));
-                    async move {
-                        tokio::task::spawn_blocking(move || {
-                            floor_write(&paths[index], &value, counter.fetch_add(1, Ordering::Relaxed))
-                        })
-                        .await
-                        .expect("join")
-                        .expect("write")
-                    }
-                },
+                |(index, value)| direct.set(&keys[index], &value, Ttl::Never).expect("set"),
                 BatchSize::SmallInput,
             )
         });
@@ -160,6 +252,10 @@ fn bench(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        if let Some(driver) = cachelib.as_mut() {
+            settle();
+            group.bench_function("cachelib", |b| b.iter_custom(|iterations| driver.run("set", iterations)));
+        }
         group.finish();
 
         settle();
@@ -171,18 +267,9 @@ fn bench(c: &mut Criterion) {
                 async move { black_box(cache.get(key).await.expect("get").expect("hit")) }
             })
         });
-        group.bench_function("floor", |b| {
-            b.to_async(&rt).iter(|| {
-                let (paths, index) = (Arc::clone(&paths), pick());
-                async move {
-                    black_box(
-                        tokio::task::spawn_blocking(move || fs::read(&paths[index]))
-                            .await
-                            .expect("join")
-                            .expect("read"),
-                    )
-                }
-            })
+        group.bench_function("fs_cache_sync", |b| {
+            let direct = cache.sync();
+            b.iter(|| black_box(direct.get(&keys[pick()]).expect("get").expect("hit")))
         });
         group.bench_function("floor_sync", |b| b.iter(|| black_box(fs::read(&paths[pick()]).expect("read"))));
         group.bench_function("cacache", |b| {
@@ -191,6 +278,9 @@ fn bench(c: &mut Criterion) {
                 async move { black_box(cacache::read(dir, key).await.expect("cacache read")) }
             })
         });
+        if let Some(driver) = cachelib.as_mut() {
+            group.bench_function("cachelib", |b| b.iter_custom(|iterations| driver.run("get", iterations)));
+        }
         group.finish();
     }
 }

@@ -28,6 +28,12 @@ pub(crate) enum FsError {
         #[source]
         source: Option<io::Error>,
     },
+    /// The entry file would exceed `max_bytes` on its own.
+    #[error(
+        "a {value_len}-byte value (a {file_len}-byte entry file) does not fit max_bytes {max_bytes}: \
+         a value may take half of it, an entry file with its key 90%"
+    )]
+    TooLarge { value_len: u64, file_len: u64, max_bytes: u64 },
     #[error("the stored value is not a decimal i64")]
     NotAnInteger,
     #[error("the result does not fit an i64")]
@@ -45,11 +51,17 @@ impl FsError {
         FsError::Io { action, path: path.to_path_buf(), source }
     }
 
+    /// The core error of a keyed operation: names the key (truncated), never the value.
+    pub(crate) fn into_keyed(self, operation: &'static str, key: &str) -> Error {
+        self.into_core(operation).with_key(key)
+    }
+
     pub(crate) fn into_core(self, operation: &'static str) -> Error {
         let kind = match &self {
             FsError::Io { source, .. } => io_kind(source),
             FsError::Config(_) | FsError::Directory { .. } => ErrorKind::InvalidConfig,
             FsError::NotAnInteger => ErrorKind::NotAnInteger,
+            FsError::TooLarge { .. } => ErrorKind::ValueTooLarge,
             FsError::Overflow => ErrorKind::IntegerOverflow,
             FsError::Source(_) | FsError::Task(_) => ErrorKind::Unexpected,
         };
@@ -62,6 +74,7 @@ impl FsError {
             FsError::Config(_)
             | FsError::Directory { source: None, .. }
             | FsError::NotAnInteger
+            | FsError::TooLarge { .. }
             | FsError::Overflow => error,
         }
     }

@@ -1,20 +1,27 @@
 //! The blocking core: paths, reads, atomic writes, locks, sweeps. The async API in
-//! `lib.rs` runs each operation as one `spawn_blocking` task over this.
+//! `lib.rs` and the synchronous view in `sync.rs` are thin layers over this.
+//!
+//! Every keyed operation takes the handle's prefix and the caller's key and works on the
+//! entry of the full key `prefix + key`, whoever wrote it (the literal prefix rule): the
+//! path is a function of the full key only.
 
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use rustix::fs::{FlockOperation, flock};
 use sha2::{Digest, Sha256};
 
 use crate::Durability;
 use crate::entry::{Checksum, HEADER_LEN, Header, checksum_of};
 use crate::error::FsError;
-use crate::lock::{Locks, noatime, nofollow, nonblock};
+use crate::lock::{Locks, SHARDS, noatime, nofollow, nonblock};
+use crate::usage::{Totals, Usage};
 
 /// A read refreshes an entry's access time (the LRU clock) at most this often, so a hot
 /// entry costs one extra syscall per second, not one per read.
@@ -25,22 +32,26 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// Longest stored form of an `i64` (`-9223372036854775808`), with a sign to spare.
 const MAX_INTEGER_LEN: u64 = 21;
 /// Entries up to this size are read into a zeroed buffer with one `read`.
-const SMALL_READ: usize = 64 * 1024;
+pub(crate) const SMALL_READ: usize = 64 * 1024;
+/// Chunk size for verifying a large value's checksum without holding it in memory.
+const VERIFY_CHUNK: usize = 256 * 1024;
+/// The directory under the cache directory that holds the entries.
+pub(crate) const ENTRIES_DIR: &str = "entries";
 
 /// The settings a store runs with, fixed at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) root: PathBuf,
-    pub(crate) prefix: String,
     pub(crate) default_ttl: Option<Duration>,
     pub(crate) durability: Durability,
     pub(crate) max_entries: Option<u64>,
     pub(crate) max_bytes: Option<u64>,
     pub(crate) file_mode: u32,
     pub(crate) dir_mode: u32,
+    pub(crate) cached_reads: bool,
 }
 
-/// Where one key lives.
+/// Where one full key lives.
 pub(crate) struct Slot {
     pub(crate) shard: u8,
     pub(crate) dir: PathBuf,
@@ -82,6 +93,9 @@ enum Probe {
 enum Depth {
     /// Header and key: enough to know the entry is complete, live and this key's.
     Header,
+    /// Header and key, and the value's checksum verified in chunks without keeping the
+    /// value: what `add` and `delete` need to agree with `get` on a damaged entry.
+    Verified,
     /// The whole file, checksum verified, value returned.
     Value,
 }
@@ -97,30 +111,30 @@ pub(crate) struct Swept {
     pub(crate) bytes: u64,
 }
 
+/// Whether a sweep waits for one running in another process, or leaves the work to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SweepWait {
+    Wait,
+    SkipIfBusy,
+}
+
 pub(crate) struct Store {
     settings: Settings,
-    namespace: PathBuf,
+    entries_dir: PathBuf,
     locks: Locks,
-    /// This process's view of the namespace's size, set by each sweep and moved by each
-    /// write through this handle (see `FsCache::len`).
-    entries: AtomicI64,
-    bytes: AtomicI64,
-    sweeping: AtomicBool,
+    usage: Usage,
+    /// One sweep at a time in this process; `sweep_file`'s `flock` does it across processes.
+    sweeping: Mutex<()>,
+    sweep_file: OnceLock<File>,
+    /// Set when a flush found no valid shared count: the next write sweeps to recount.
+    recount: AtomicBool,
     temp_counter: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("settings", &self.settings).field("namespace", &self.namespace).finish()
+        f.debug_struct("Store").field("settings", &self.settings).finish_non_exhaustive()
     }
-}
-
-pub(crate) fn namespace_name(prefix: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"cache-fs namespace\0");
-    hasher.update(prefix.as_bytes());
-    // 128 bits name a namespace; the full prefix is also stored in every entry and compared.
-    format!("ns-{}", hex(&hasher.finalize()[..16]))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -188,15 +202,18 @@ impl Drop for TempFile {
 
 impl Store {
     pub(crate) fn new(settings: Settings) -> Store {
-        let namespace = settings.root.join(namespace_name(&settings.prefix));
+        let entries_dir = settings.root.join(ENTRIES_DIR);
         let locks = Locks::new(settings.root.join("locks"), settings.file_mode);
+        let usage =
+            Usage::new(settings.root.join("usage"), settings.file_mode, settings.max_entries, settings.max_bytes);
         Store {
             settings,
-            namespace,
+            entries_dir,
             locks,
-            entries: AtomicI64::new(0),
-            bytes: AtomicI64::new(0),
-            sweeping: AtomicBool::new(false),
+            usage,
+            sweeping: Mutex::new(()),
+            sweep_file: OnceLock::new(),
+            recount: AtomicBool::new(false),
             temp_counter: AtomicU64::new(0),
         }
     }
@@ -205,33 +222,58 @@ impl Store {
         &self.settings
     }
 
-    pub(crate) fn namespace(&self) -> &Path {
-        &self.namespace
+    pub(crate) fn entries_dir(&self) -> &Path {
+        &self.entries_dir
     }
 
     pub(crate) fn len(&self) -> u64 {
-        unsigned(self.entries.load(Ordering::Relaxed))
+        unsigned(self.usage.estimate().entries)
     }
 
     pub(crate) fn size_bytes(&self) -> u64 {
-        unsigned(self.bytes.load(Ordering::Relaxed))
+        unsigned(self.usage.estimate().bytes)
     }
 
-    fn account(&self, entries: i64, bytes: i64) {
-        self.entries.fetch_add(entries, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    /// Records a change this handle made; a shared count that turned out unknown asks for
+    /// a recount at the next chance.
+    fn account(&self, entries: i64, bytes: i64) -> Result<(), FsError> {
+        if !self.usage.record(entries, bytes)? {
+            self.recount.store(true, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
-    /// Creates the directories a store needs and checks it can write there.
+    /// The largest value a `set` may store with `max_bytes`: half of it, so a value at the
+    /// limit fits with any reasonable key, and eviction never has to remove the entry it
+    /// was making room for.
+    pub(crate) fn max_value_len(&self) -> Option<u64> {
+        self.settings.max_bytes.map(|max| max / 2)
+    }
+
+    /// `ValueTooLarge` when a value of `value_len` bytes under a full key of
+    /// `full_key_len` bytes cannot be stored: over [`max_value_len`](Self::max_value_len),
+    /// or an entry file over 90% of `max_bytes` (where a sweep would evict it at once).
+    pub(crate) fn check_fits(&self, full_key_len: usize, value_len: u64) -> Result<(), FsError> {
+        let Some(max) = self.settings.max_bytes else { return Ok(()) };
+        let file_len = (HEADER_LEN as u64).saturating_add(full_key_len as u64).saturating_add(value_len);
+        if value_len > max / 2 || file_len > max - max / 10 {
+            return Err(FsError::TooLarge { value_len, file_len, max_bytes: max });
+        }
+        Ok(())
+    }
+
+    /// Creates the directories a store needs (the 256 fan-out directories up front, so no
+    /// write pays for creating one) and checks it can write there.
     pub(crate) fn prepare(&self) -> Result<(), FsError> {
-        for dir in [self.locks.dir(), self.namespace.as_path()] {
-            self.make_dir(dir).map_err(|source| FsError::Directory {
+        let fanout = (0..SHARDS).map(|shard| self.entries_dir.join(hex(&[shard as u8])));
+        for dir in [self.locks.dir().to_path_buf(), self.entries_dir.clone()].into_iter().chain(fanout) {
+            self.make_dir(&dir).map_err(|source| FsError::Directory {
                 what: "cannot create a directory in the cache directory",
-                path: dir.to_path_buf(),
+                path: dir.clone(),
                 source: Some(source),
             })?;
         }
-        let probe = self.namespace.join(format!("{TEMP_PREFIX}probe-{}", std::process::id()));
+        let probe = self.entries_dir.join(format!("{TEMP_PREFIX}probe-{}", std::process::id()));
         let written = OpenOptions::new()
             .write(true)
             .create(true)
@@ -243,7 +285,7 @@ impl Store {
         let removed = fs::remove_file(&probe);
         written.and(removed).map_err(|source| FsError::Directory {
             what: "the cache directory is not writable",
-            path: self.namespace.clone(),
+            path: self.entries_dir.clone(),
             source: Some(source),
         })
     }
@@ -268,26 +310,21 @@ impl Store {
         }
     }
 
-    pub(crate) fn slot(&self, key: &str) -> Slot {
-        let prefix = self.settings.prefix.as_bytes();
+    /// The path of the full key `prefix + key`: one level of 256 directories, then the
+    /// SHA-256 of the full key, so any key (`../`, NUL, 10 KiB) is a safe name.
+    pub(crate) fn slot(&self, prefix: &str, key: &str) -> Slot {
         let mut hasher = Sha256::new();
-        // The length keeps ("ab", "c") and ("a", "bc") apart.
-        hasher.update((prefix.len() as u64).to_le_bytes());
-        hasher.update(prefix);
+        hasher.update(prefix.as_bytes());
         hasher.update(key.as_bytes());
         let hash = hasher.finalize();
         let name = hex(&hash);
-        let dir = self.namespace.join(&name[0..2]).join(&name[2..4]);
+        let dir = self.entries_dir.join(&name[0..2]);
         let path = dir.join(&name);
         Slot { shard: hash[0], dir, path }
     }
 
-    fn now_live(&self, header: &Header) -> bool {
-        header.is_live(now_ms())
-    }
-
-    /// Reads what is at `slot` for `key`.
-    fn probe(&self, slot: &Slot, key: &str, depth: Depth, touch: bool) -> Result<Probe, FsError> {
+    /// Reads what is at `slot` for the full key `prefix + key`.
+    fn probe(&self, slot: &Slot, prefix: &str, key: &str, depth: Depth, touch: bool) -> Result<Probe, FsError> {
         let file = match OpenOptions::new().read(true).custom_flags(nofollow() | nonblock()).open(&slot.path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Probe::Missing),
@@ -304,7 +341,7 @@ impl Store {
             return Ok(Probe::Dead(identity));
         }
         let file_len = metadata.len();
-        let prefix = self.settings.prefix.as_bytes();
+        let full_len = prefix.len() + key.len();
         let (header, data) = match depth {
             Depth::Value => {
                 let Ok(len) = usize::try_from(file_len) else { return Ok(Probe::Dead(identity)) };
@@ -329,7 +366,7 @@ impl Store {
                 let Some(header) = Header::decode(&data) else { return Ok(Probe::Dead(identity)) };
                 (header, data)
             }
-            Depth::Header => {
+            Depth::Header | Depth::Verified => {
                 let mut head = [0; HEADER_LEN];
                 if file.read_exact_at(&mut head, 0).is_err() {
                     return Ok(Probe::Dead(identity));
@@ -339,15 +376,15 @@ impl Store {
                 if header.file_len() != Some(file_len) {
                     return Ok(Probe::Dead(identity));
                 }
-                if ident_len != (prefix.len() + key.len()) as u64 {
+                if ident_len != full_len as u64 {
                     return Ok(Probe::Foreign);
                 }
-                let mut ident = vec![0; usize::try_from(ident_len).unwrap_or(0)];
-                if file.read_exact_at(&mut ident, HEADER_LEN as u64).is_err() {
+                let mut data = Vec::with_capacity(HEADER_LEN + full_len);
+                data.extend_from_slice(&head);
+                data.resize(HEADER_LEN + full_len, 0);
+                if file.read_exact_at(&mut data[HEADER_LEN..], HEADER_LEN as u64).is_err() {
                     return Ok(Probe::Dead(identity));
                 }
-                let mut data = head.to_vec();
-                data.extend_from_slice(&ident);
                 (header, data)
             }
         };
@@ -355,30 +392,31 @@ impl Store {
             return Ok(Probe::Dead(identity));
         }
         let body = &data[HEADER_LEN..];
-        let (Ok(prefix_len), Ok(key_len)) = (usize::try_from(header.prefix_len), usize::try_from(header.key_len))
-        else {
+        let Some(ident_len) = usize::try_from(header.prefix_len.saturating_add(header.key_len)).ok() else {
             return Ok(Probe::Dead(identity));
         };
         if depth == Depth::Value && checksum_of(&header, &[body]) != header.checksum {
             return Ok(Probe::Dead(identity));
         }
-        let ident_matches = body.get(..prefix_len) == Some(prefix)
-            && body.get(prefix_len..prefix_len.saturating_add(key_len)) == Some(key.as_bytes());
+        // The entry's own split between prefix and key does not matter: the full key does.
+        let ident_matches = ident_len == full_len
+            && body.get(..prefix.len()) == Some(prefix.as_bytes())
+            && body.get(prefix.len()..full_len) == Some(key.as_bytes());
         if !ident_matches {
             return Ok(Probe::Foreign);
         }
-        if !self.now_live(&header) {
+        if !header.is_live(now_ms()) {
+            return Ok(Probe::Dead(identity));
+        }
+        if depth == Depth::Verified && !verify_value(&file, &header, body)? {
             return Ok(Probe::Dead(identity));
         }
         if touch {
             touch_if_stale(&file, &metadata);
         }
         let value = match depth {
-            Depth::Value => {
-                let start = HEADER_LEN + prefix_len + key_len;
-                Some(Bytes::from(data).slice(start..))
-            }
-            Depth::Header => None,
+            Depth::Value => Some(Bytes::from(data).slice(HEADER_LEN + full_len..)),
+            Depth::Header | Depth::Verified => None,
         };
         Ok(Probe::Live { header, file_len, value })
     }
@@ -387,25 +425,25 @@ impl Store {
     /// so holding it here means a fresh entry that replaced the dead one is never removed.
     fn remove_dead(&self, slot: &Slot, identity: Option<Identity>) -> Result<(), FsError> {
         let _guard = self.locks.lock(slot.shard)?;
-        self.remove_dead_locked(slot, identity);
-        Ok(())
+        self.remove_dead_locked(slot, identity)
     }
 
-    fn remove_dead_locked(&self, slot: &Slot, identity: Option<Identity>) {
-        let Ok(metadata) = fs::symlink_metadata(&slot.path) else { return };
+    fn remove_dead_locked(&self, slot: &Slot, identity: Option<Identity>) -> Result<(), FsError> {
+        let Ok(metadata) = fs::symlink_metadata(&slot.path) else { return Ok(()) };
         if identity.is_some_and(|identity| identity != Identity::of(&metadata)) {
-            return;
+            return Ok(());
         }
         // Whatever it was, it is not an entry anyone can read; failing to remove it only
         // leaves a miss in place.
         if fs::remove_file(&slot.path).is_ok() && metadata.file_type().is_file() {
-            self.account(-1, -signed(metadata.len()));
+            self.account(-1, -signed(metadata.len()))?;
         }
+        Ok(())
     }
 
-    pub(crate) fn get(&self, key: &str) -> Result<Option<Bytes>, FsError> {
-        let slot = self.slot(key);
-        match self.probe(&slot, key, Depth::Value, true)? {
+    pub(crate) fn get(&self, prefix: &str, key: &str) -> Result<Option<Bytes>, FsError> {
+        let slot = self.slot(prefix, key);
+        match self.probe(&slot, prefix, key, Depth::Value, true)? {
             Probe::Live { value, .. } => Ok(value),
             Probe::Missing | Probe::Foreign => Ok(None),
             Probe::Dead(identity) => {
@@ -415,11 +453,62 @@ impl Store {
         }
     }
 
-    /// Opens `key`'s value for streaming: the file positioned at the value, its header, and
-    /// the checksum state after the prefix and key.
-    pub(crate) fn open_value(&self, key: &str) -> Result<Option<(File, Header, Checksum)>, FsError> {
-        let slot = self.slot(key);
-        match self.probe(&slot, key, Depth::Header, true)? {
+    /// A `get` that never waits for the disk, for the async API to run on its own thread:
+    /// `None` when it cannot answer that way and the caller should hand the `get` to a
+    /// blocking thread. It answers only for a small, complete, live entry whose bytes are
+    /// all in the page cache (`preadv2` with `RWF_NOWAIT` refuses to wait for a disk read),
+    /// and for a missing file. Everything that writes (removing a damaged entry, refreshing
+    /// the access time) is left to the blocking path, and the file is opened `O_NOATIME` so
+    /// the read itself writes nothing either.
+    pub(crate) fn get_cached(&self, prefix: &str, key: &str) -> Option<Result<Option<Bytes>, FsError>> {
+        use std::os::fd::AsFd;
+        let slot = self.slot(prefix, key);
+        let flags = nofollow() | nonblock() | noatime();
+        let file = match OpenOptions::new().read(true).custom_flags(flags).open(&slot.path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Some(Ok(None)),
+            // A symlink, a file of another owner (O_NOATIME), anything odd: the full path.
+            Err(_) => return None,
+        };
+        let metadata = file.metadata().ok()?;
+        let len = usize::try_from(metadata.len()).ok()?;
+        if !metadata.file_type().is_file() || !(HEADER_LEN..=SMALL_READ).contains(&len) || needs_touch(&metadata) {
+            return None;
+        }
+        let mut data = vec![0; len];
+        let read = rustix::io::preadv2(
+            file.as_fd(),
+            &mut [io::IoSliceMut::new(&mut data)],
+            0,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        );
+        if read.ok()? != len {
+            return None;
+        }
+        let header = Header::decode(&data)?;
+        let full_len = prefix.len() + key.len();
+        if header.file_len() != Some(metadata.len())
+            || usize::try_from(header.prefix_len.saturating_add(header.key_len)).ok()? != full_len
+        {
+            return None;
+        }
+        let body = &data[HEADER_LEN..];
+        if body.get(..prefix.len()) != Some(prefix.as_bytes())
+            || body.get(prefix.len()..full_len) != Some(key.as_bytes())
+        {
+            return None;
+        }
+        if checksum_of(&header, &[body]) != header.checksum || !header.is_live(now_ms()) {
+            return None;
+        }
+        Some(Ok(Some(Bytes::from(data).slice(HEADER_LEN + full_len..))))
+    }
+
+    /// Opens the value of `prefix + key` for streaming: the file positioned at the value,
+    /// its header, and the checksum state after the stored prefix and key.
+    pub(crate) fn open_value(&self, prefix: &str, key: &str) -> Result<Option<(File, Header, Checksum)>, FsError> {
+        let slot = self.slot(prefix, key);
+        match self.probe(&slot, prefix, key, Depth::Header, true)? {
             Probe::Live { header, .. } => {
                 let file = match OpenOptions::new().read(true).custom_flags(nofollow() | nonblock()).open(&slot.path) {
                     Ok(file) => file,
@@ -451,12 +540,12 @@ impl Store {
         }
     }
 
-    pub(crate) fn has(&self, key: &str) -> Result<bool, FsError> {
-        Ok(self.get(key)?.is_some())
+    pub(crate) fn has(&self, prefix: &str, key: &str) -> Result<bool, FsError> {
+        Ok(self.get(prefix, key)?.is_some())
     }
 
-    /// Opens a new temp file beside `slot`'s entry, creating the fan-out directories on
-    /// first use.
+    /// Opens a new temp file beside `slot`'s entry. The fan-out directories exist from
+    /// `build`; one removed since (by hand) is made again.
     pub(crate) fn create_temp(&self, slot: &Slot) -> Result<(File, TempFile), FsError> {
         let mut created_dirs = false;
         loop {
@@ -482,8 +571,7 @@ impl Store {
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(error) if error.kind() == io::ErrorKind::NotFound && !created_dirs => {
                     created_dirs = true;
-                    let fanout = slot.dir.parent().unwrap_or(&slot.dir);
-                    for dir in [self.namespace.as_path(), fanout, slot.dir.as_path()] {
+                    for dir in [self.entries_dir.as_path(), slot.dir.as_path()] {
                         self.make_dir(dir).map_err(|error| FsError::io("creating", dir, error))?;
                     }
                 }
@@ -493,14 +581,22 @@ impl Store {
     }
 
     /// Writes a whole entry to a temp file, synced as the durability setting asks.
-    fn write_temp(&self, slot: &Slot, key: &str, value: &[u8], expires_ms: u64) -> Result<(TempFile, u64), FsError> {
-        let prefix = self.settings.prefix.as_bytes();
-        let mut header = Header::new(expires_ms, prefix, key.as_bytes(), value.len() as u64);
-        header.checksum = checksum_of(&header, &[prefix, key.as_bytes(), value]);
+    fn write_temp(
+        &self,
+        slot: &Slot,
+        prefix: &str,
+        key: &str,
+        value: &[u8],
+        expires_ms: u64,
+    ) -> Result<(TempFile, u64), FsError> {
+        self.check_fits(prefix.len() + key.len(), value.len() as u64)?;
+        let (prefix, key) = (prefix.as_bytes(), key.as_bytes());
+        let mut header = Header::new(expires_ms, prefix, key, value.len() as u64);
+        header.checksum = checksum_of(&header, &[prefix, key, value]);
         let head = header.encode();
         let (mut file, temp) = self.create_temp(slot)?;
         let path = temp.path().unwrap_or(&slot.dir);
-        let mut parts = [IoSlice::new(&head), IoSlice::new(prefix), IoSlice::new(key.as_bytes()), IoSlice::new(value)];
+        let mut parts = [IoSlice::new(&head), IoSlice::new(prefix), IoSlice::new(key), IoSlice::new(value)];
         write_all_vectored(&mut file, &mut parts).map_err(|error| FsError::io("writing", path, error))?;
         self.sync_file(&file, path)?;
         Ok((temp, header.file_len().unwrap_or(0)))
@@ -513,102 +609,116 @@ impl Store {
         Ok(())
     }
 
-    /// Renames `temp` over `slot`'s entry. The caller holds the shard lock.
-    fn publish_locked(&self, temp: &mut TempFile, slot: &Slot, file_len: u64) -> Result<(), FsError> {
-        let Some(path) = temp.path.take() else { return Ok(()) };
+    /// Renames `temp` over `slot`'s entry. The caller holds the shard lock. Returns the
+    /// change in entries and bytes, for the caller to record once the lock is released.
+    fn publish_locked(&self, temp: &mut TempFile, slot: &Slot, file_len: u64) -> Result<(i64, i64), FsError> {
+        let Some(path) = temp.path.take() else { return Ok((0, 0)) };
         let replaced = fs::symlink_metadata(&slot.path).ok().filter(|metadata| metadata.file_type().is_file());
         if let Err(error) = fs::rename(&path, &slot.path) {
             temp.path = Some(path);
             return Err(FsError::io("renaming into place", &slot.path, error));
         }
-        match replaced {
-            Some(old) => self.account(0, signed(file_len) - signed(old.len())),
-            None => self.account(1, signed(file_len)),
-        }
-        Ok(())
+        Ok(match replaced {
+            Some(old) => (0, signed(file_len) - signed(old.len())),
+            None => (1, signed(file_len)),
+        })
     }
 
-    /// After a publish, outside the lock: the directory sync `SyncAll` asks for, and a
-    /// sweep when this process sees the namespace over its limits.
-    pub(crate) fn after_publish(&self, slot: &Slot) -> Result<(), FsError> {
+    /// After a publish, outside the lock: the directory sync `SyncAll` asks for, the
+    /// change added to the shared count, and a sweep when the directory is over a limit.
+    pub(crate) fn after_publish(&self, slot: &Slot, change: (i64, i64)) -> Result<(), FsError> {
         if self.settings.durability == Durability::SyncAll {
             sync_dir(&slot.dir).map_err(|error| FsError::io("syncing", &slot.dir, error))?;
         }
-        if self.over_limits() && !self.sweeping.swap(true, Ordering::Acquire) {
-            let swept = self.sweep();
-            self.sweeping.store(false, Ordering::Release);
-            swept?;
+        self.account(change.0, change.1)?;
+        self.sweep_if_over()
+    }
+
+    fn sweep_if_over(&self) -> Result<(), FsError> {
+        if self.settings.max_entries.is_none() && self.settings.max_bytes.is_none() {
+            return Ok(());
+        }
+        let estimate = self.usage.estimate();
+        if self.recount.load(Ordering::Relaxed)
+            || self.over_limits_at(unsigned(estimate.entries), unsigned(estimate.bytes))
+        {
+            // Others' writes since this handle last flushed may already have been swept:
+            // ask the shared count before walking the directory.
+            match self.usage.flush()? {
+                Some(totals) if !self.over_limits_at(unsigned(totals.entries), unsigned(totals.bytes)) => {}
+                _ => {
+                    self.sweep(SweepWait::SkipIfBusy)?;
+                }
+            }
         }
         Ok(())
     }
 
-    fn over_limits(&self) -> bool {
-        self.settings.max_entries.is_some_and(|max| self.len() > max)
-            || self.settings.max_bytes.is_some_and(|max| self.size_bytes() > max)
-    }
-
-    pub(crate) fn set(&self, key: &str, value: &[u8], expires_ms: u64) -> Result<(), FsError> {
-        let slot = self.slot(key);
-        let (mut temp, file_len) = self.write_temp(&slot, key, value, expires_ms)?;
-        {
+    pub(crate) fn set(&self, prefix: &str, key: &str, value: &[u8], expires_ms: u64) -> Result<(), FsError> {
+        let slot = self.slot(prefix, key);
+        let (mut temp, file_len) = self.write_temp(&slot, prefix, key, value, expires_ms)?;
+        let change = {
             let _guard = self.locks.lock(slot.shard)?;
-            self.publish_locked(&mut temp, &slot, file_len)?;
-        }
-        self.after_publish(&slot)
+            self.publish_locked(&mut temp, &slot, file_len)?
+        };
+        self.after_publish(&slot, change)
     }
 
     /// Publishes a temp file written by the streaming path.
     pub(crate) fn publish(&self, slot: &Slot, mut temp: TempFile, file_len: u64) -> Result<(), FsError> {
-        {
+        let change = {
             let _guard = self.locks.lock(slot.shard)?;
-            self.publish_locked(&mut temp, slot, file_len)?;
-        }
-        self.after_publish(slot)
+            self.publish_locked(&mut temp, slot, file_len)?
+        };
+        self.after_publish(slot, change)
     }
 
-    pub(crate) fn add(&self, key: &str, value: &[u8], expires_ms: u64) -> Result<bool, FsError> {
-        let slot = self.slot(key);
+    pub(crate) fn add(&self, prefix: &str, key: &str, value: &[u8], expires_ms: u64) -> Result<bool, FsError> {
+        let slot = self.slot(prefix, key);
         // Written before taking the lock, so the lock is held only to check and rename.
-        let (mut temp, file_len) = self.write_temp(&slot, key, value, expires_ms)?;
-        {
+        let (mut temp, file_len) = self.write_temp(&slot, prefix, key, value, expires_ms)?;
+        let change = {
             let _guard = self.locks.lock(slot.shard)?;
-            match self.probe(&slot, key, Depth::Header, false)? {
+            // Verified, so a damaged entry counts as absent here as it does for `get`.
+            match self.probe(&slot, prefix, key, Depth::Verified, false)? {
                 Probe::Live { .. } => return Ok(false),
                 Probe::Missing | Probe::Dead(_) | Probe::Foreign => self.publish_locked(&mut temp, &slot, file_len)?,
             }
-        }
-        self.after_publish(&slot)?;
+        };
+        self.after_publish(&slot, change)?;
         Ok(true)
     }
 
-    pub(crate) fn delete(&self, key: &str) -> Result<bool, FsError> {
-        let slot = self.slot(key);
-        let _guard = self.locks.lock(slot.shard)?;
-        match self.probe(&slot, key, Depth::Header, false)? {
-            Probe::Missing | Probe::Foreign => Ok(false),
-            Probe::Dead(identity) => {
-                self.remove_dead_locked(&slot, identity);
-                Ok(false)
-            }
-            Probe::Live { file_len, .. } => match fs::remove_file(&slot.path) {
-                Ok(()) => {
-                    self.account(-1, -signed(file_len));
-                    Ok(true)
+    pub(crate) fn delete(&self, prefix: &str, key: &str) -> Result<bool, FsError> {
+        let slot = self.slot(prefix, key);
+        let change = {
+            let _guard = self.locks.lock(slot.shard)?;
+            // Verified: a damaged entry is removed, but it was not a live one.
+            match self.probe(&slot, prefix, key, Depth::Verified, false)? {
+                Probe::Missing | Probe::Foreign => return Ok(false),
+                Probe::Dead(identity) => {
+                    self.remove_dead_locked(&slot, identity)?;
+                    return Ok(false);
                 }
-                Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
-                Err(error) => Err(FsError::io("removing", &slot.path, error)),
-            },
-        }
+                Probe::Live { file_len, .. } => match fs::remove_file(&slot.path) {
+                    Ok(()) => (-1, -signed(file_len)),
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+                    Err(error) => return Err(FsError::io("removing", &slot.path, error)),
+                },
+            }
+        };
+        self.account(change.0, change.1)?;
+        Ok(true)
     }
 
-    pub(crate) fn incr(&self, key: &str, delta: i64) -> Result<i64, FsError> {
-        let slot = self.slot(key);
+    pub(crate) fn incr(&self, prefix: &str, key: &str, delta: i64) -> Result<i64, FsError> {
+        let slot = self.slot(prefix, key);
         let new_value;
-        {
+        let change = {
             let _guard = self.locks.lock(slot.shard)?;
-            let (current, expires_ms) = match self.probe(&slot, key, Depth::Header, false)? {
+            let (current, expires_ms) = match self.probe(&slot, prefix, key, Depth::Header, false)? {
                 Probe::Live { header, .. } if header.value_len > MAX_INTEGER_LEN => return Err(FsError::NotAnInteger),
-                Probe::Live { header, .. } => match self.probe(&slot, key, Depth::Value, false)? {
+                Probe::Live { header, .. } => match self.probe(&slot, prefix, key, Depth::Value, false)? {
                     Probe::Live { value: Some(value), .. } => {
                         (cache_core::parse_integer(&value).ok_or(FsError::NotAnInteger)?, header.expires_ms)
                     }
@@ -619,21 +729,33 @@ impl Store {
             };
             new_value = current.checked_add(delta).ok_or(FsError::Overflow)?;
             let (mut temp, file_len) =
-                self.write_temp(&slot, key, &cache_core::format_integer(new_value), expires_ms)?;
-            self.publish_locked(&mut temp, &slot, file_len)?;
-        }
-        self.after_publish(&slot)?;
+                self.write_temp(&slot, prefix, key, &cache_core::format_integer(new_value), expires_ms)?;
+            self.publish_locked(&mut temp, &slot, file_len)?
+        };
+        self.after_publish(&slot, change)?;
         Ok(new_value)
     }
 
-    /// Removes every entry of this namespace (and temp files of dead writers); entries of
-    /// other prefixes live in other namespace directories and are not looked at.
-    pub(crate) fn clear(&self) -> Result<(), FsError> {
+    /// Removes every entry whose full key starts with `prefix`, whoever wrote it (with
+    /// the empty prefix: every entry), and temp files of dead writers.
+    pub(crate) fn clear(&self, prefix: &str) -> Result<(), FsError> {
         let stale_before = SystemTime::now().checked_sub(STALE_TEMP);
-        self.walk(|path, name, metadata| {
+        let mut removed = Totals::default();
+        let walked = self.walk(|path, name, metadata| {
             if is_entry_name(name) {
+                // Without a prefix every entry goes, readable or not; with one, only an
+                // entry whose stored full key is known to start with it.
+                if !prefix.is_empty() && !full_key_starts_with(path, prefix.as_bytes()) {
+                    return Ok(());
+                }
+                // Not under the shard lock: a path belongs to one full key, so an entry
+                // written there meanwhile is the same key's, and clear races it like any
+                // delete would.
                 match fs::remove_file(path) {
-                    Ok(()) => self.account(-1, -signed(metadata.len())),
+                    Ok(()) => {
+                        removed.entries += 1;
+                        removed.bytes += signed(metadata.len());
+                    }
                     Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                     Err(error) => return Err(FsError::io("removing", path, error)),
                 }
@@ -641,36 +763,72 @@ impl Store {
                 let _ = fs::remove_file(path);
             }
             Ok(())
-        })
+        });
+        let accounted = self.account(-removed.entries, -removed.bytes);
+        walked.and(accounted)
     }
 
-    /// Calls `visit` with every file in the namespace's fan-out directories.
+    /// Calls `visit` with every file in the fan-out directories.
     fn walk(&self, mut visit: impl FnMut(&Path, &[u8], &fs::Metadata) -> Result<(), FsError>) -> Result<(), FsError> {
         use std::os::unix::ffi::OsStrExt;
-        for first in read_dir_names(&self.namespace)? {
+        for first in read_dir_names(&self.entries_dir)? {
             if !is_fanout_name(first.as_os_str().as_bytes()) {
                 continue;
             }
-            let first = self.namespace.join(first);
-            for second in read_dir_names(&first)? {
-                if !is_fanout_name(second.as_os_str().as_bytes()) {
-                    continue;
-                }
-                let leaf = first.join(second);
-                for name in read_dir_names(&leaf)? {
-                    let path = leaf.join(&name);
-                    let Ok(metadata) = fs::symlink_metadata(&path) else { continue };
-                    visit(&path, name.as_os_str().as_bytes(), &metadata)?;
-                }
+            let leaf = self.entries_dir.join(first);
+            for name in read_dir_names(&leaf)? {
+                let path = leaf.join(&name);
+                let Ok(metadata) = fs::symlink_metadata(&path) else { continue };
+                visit(&path, name.as_os_str().as_bytes(), &metadata)?;
             }
         }
         Ok(())
     }
 
-    /// Walks the namespace: removes expired and corrupt entries and stale temp files, then,
+    /// Takes the cross-process sweep lock: `None` when another process holds it and the
+    /// caller would rather leave the work to that sweep.
+    fn sweep_lock(&self, wait: SweepWait) -> Result<Option<SweepGuard<'_>>, FsError> {
+        let path = self.locks.dir().join("sweep");
+        let file = match self.sweep_file.get() {
+            Some(file) => file,
+            None => {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(self.settings.file_mode)
+                    .custom_flags(nofollow())
+                    .open(&path)
+                    .map_err(|error| FsError::io("opening the lock file", &path, error))?;
+                if self.settings.file_mode != crate::DEFAULT_FILE_MODE {
+                    // The umask may have taken bits the caller asked for; only the creator
+                    // may chmod, and anyone can lock regardless.
+                    let _ = file.set_permissions(Permissions::from_mode(self.settings.file_mode));
+                }
+                self.sweep_file.get_or_init(|| file)
+            }
+        };
+        let operation = match wait {
+            SweepWait::Wait => FlockOperation::LockExclusive,
+            SweepWait::SkipIfBusy => FlockOperation::NonBlockingLockExclusive,
+        };
+        loop {
+            match flock(file, operation) {
+                Ok(()) => return Ok(Some(SweepGuard { file })),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+                Err(errno) => return Err(FsError::io("locking", &path, errno.into())),
+            }
+        }
+    }
+
+    /// Walks the directory: removes expired and corrupt entries and stale temp files, then,
     /// while over `max_entries` or `max_bytes`, the least recently used entries down to 90%
-    /// of the limit. Resets this handle's count and size to what it found.
-    pub(crate) fn sweep(&self) -> Result<Swept, FsError> {
+    /// of the limit, and stores the count in the shared usage file. One sweep runs at a
+    /// time across processes; with `SkipIfBusy`, a sweep already running elsewhere does
+    /// the work and this returns `None`.
+    pub(crate) fn sweep(&self, wait: SweepWait) -> Result<Option<Swept>, FsError> {
         struct Candidate {
             path: PathBuf,
             shard: u8,
@@ -678,6 +836,17 @@ impl Store {
             used: SystemTime,
             len: u64,
         }
+        let _in_process = match wait {
+            SweepWait::Wait => self.sweeping.lock().unwrap_or_else(PoisonError::into_inner),
+            SweepWait::SkipIfBusy => match self.sweeping.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+            },
+        };
+        let Some(_across_processes) = self.sweep_lock(wait)? else { return Ok(None) };
+        self.recount.store(false, Ordering::Relaxed);
+        let before = self.usage.snapshot()?;
         let now = now_ms();
         let stale_before = SystemTime::now().checked_sub(STALE_TEMP);
         let mut swept = Swept::default();
@@ -707,10 +876,9 @@ impl Store {
             Ok(())
         })?;
         for (path, shard, identity, expired) in dead {
-            let slot = Slot { shard, dir: PathBuf::new(), path };
             let _guard = self.locks.lock(shard)?;
-            if fs::symlink_metadata(&slot.path).is_ok_and(|metadata| Identity::of(&metadata) == identity)
-                && fs::remove_file(&slot.path).is_ok()
+            if fs::symlink_metadata(&path).is_ok_and(|metadata| Identity::of(&metadata) == identity)
+                && fs::remove_file(&path).is_ok()
             {
                 if expired {
                     swept.expired += 1;
@@ -744,15 +912,62 @@ impl Store {
         }
         swept.entries = entries;
         swept.bytes = bytes;
-        self.entries.store(signed(entries), Ordering::Relaxed);
-        self.bytes.store(signed(bytes), Ordering::Relaxed);
-        Ok(swept)
+        self.usage.store_count(Totals { entries: signed(entries), bytes: signed(bytes) }, before)?;
+        Ok(Some(swept))
     }
 
     fn over_limits_at(&self, entries: u64, bytes: u64) -> bool {
         self.settings.max_entries.is_some_and(|max| entries > max)
             || self.settings.max_bytes.is_some_and(|max| bytes > max)
     }
+}
+
+/// Holds the cross-process sweep lock until dropped.
+struct SweepGuard<'a> {
+    file: &'a File,
+}
+
+impl Drop for SweepGuard<'_> {
+    fn drop(&mut self) {
+        // The kernel releases it with the process anyway.
+        let _ = flock(self.file, FlockOperation::Unlock);
+    }
+}
+
+/// Checks the value's checksum by reading it in chunks after the header and full key
+/// (`ident`, already read); `false` for a file that does not match or ends early.
+fn verify_value(file: &File, header: &Header, ident: &[u8]) -> Result<bool, FsError> {
+    let Some(mut offset) = header.value_offset() else { return Ok(false) };
+    let mut checksum = Checksum::new();
+    checksum.update(ident);
+    let mut left = header.value_len;
+    let mut chunk = vec![0; usize::try_from(left).unwrap_or(VERIFY_CHUNK).min(VERIFY_CHUNK)];
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(VERIFY_CHUNK).min(chunk.len());
+        if file.read_exact_at(&mut chunk[..want], offset).is_err() {
+            return Ok(false);
+        }
+        checksum.update(&chunk[..want]);
+        offset += want as u64;
+        left -= want as u64;
+    }
+    Ok(checksum.finish(header) == header.checksum)
+}
+
+/// Whether the entry at `path` holds a full key starting with `prefix` (read with
+/// `O_NOATIME`, so a prefixed `clear` does not count as a use of the entries it keeps).
+fn full_key_starts_with(path: &Path, prefix: &[u8]) -> bool {
+    let Some(file) = open_noatime(path) else { return false };
+    let mut head = [0; HEADER_LEN];
+    if file.read_exact_at(&mut head, 0).is_err() {
+        return false;
+    }
+    let Some(header) = Header::decode(&head) else { return false };
+    if header.prefix_len.saturating_add(header.key_len) < prefix.len() as u64 {
+        return false;
+    }
+    let mut start = vec![0; prefix.len()];
+    file.read_exact_at(&mut start, HEADER_LEN as u64).is_ok() && start == prefix
 }
 
 fn name_shard(name: &[u8]) -> u8 {
@@ -767,16 +982,20 @@ fn name_shard(name: &[u8]) -> u8 {
     }
 }
 
-/// Reads an entry's header for a sweep. `O_NOATIME`, because with `relatime` the kernel
-/// would count the sweep's own read as a use and scramble the next sweep's LRU order; it is
-/// refused (EPERM) on files another user owns, which are then read without it.
-fn read_header(path: &Path) -> Option<Header> {
+/// Opens an entry for a sweep or a prefixed `clear`. `O_NOATIME`, because with `relatime`
+/// the kernel would count these reads as uses and scramble the next sweep's LRU order; it
+/// is refused (EPERM) on files another user owns, which are then read without it.
+fn open_noatime(path: &Path) -> Option<File> {
     let open = |flags: i32| OpenOptions::new().read(true).custom_flags(nofollow() | nonblock() | flags).open(path);
-    let file = match open(noatime()) {
+    match open(noatime()) {
         Err(error) if error.kind() == io::ErrorKind::PermissionDenied => open(0),
         opened => opened,
     }
-    .ok()?;
+    .ok()
+}
+
+fn read_header(path: &Path) -> Option<Header> {
+    let file = open_noatime(path)?;
     let mut head = [0; HEADER_LEN];
     file.read_exact_at(&mut head, 0).ok()?;
     Header::decode(&head)
@@ -801,12 +1020,16 @@ fn read_dir_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, FsError> {
 
 /// Refreshes the access time a sweep orders evictions by. Best effort: a file system that
 /// refuses it only makes eviction order coarser.
-fn touch_if_stale(file: &File, metadata: &fs::Metadata) {
-    let now = SystemTime::now();
-    let stale = metadata.accessed().map_or(true, |used| now.duration_since(used).is_ok_and(|age| age >= TOUCH_EVERY));
-    if stale {
-        let _ = file.set_times(fs::FileTimes::new().set_accessed(now));
+pub(crate) fn touch_if_stale(file: &File, metadata: &fs::Metadata) {
+    if needs_touch(metadata) {
+        let _ = file.set_times(fs::FileTimes::new().set_accessed(SystemTime::now()));
     }
+}
+
+/// Whether a read should refresh the file's access time now.
+fn needs_touch(metadata: &fs::Metadata) -> bool {
+    let now = SystemTime::now();
+    metadata.accessed().map_or(true, |used| now.duration_since(used).is_ok_and(|age| age >= TOUCH_EVERY))
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -848,9 +1071,19 @@ mod tests {
     }
 
     #[test]
-    fn namespaces_differ_by_prefix_and_the_empty_prefix_has_its_own() {
-        assert_ne!(namespace_name(""), namespace_name("a"));
-        assert_ne!(namespace_name("a"), namespace_name("b"));
-        assert_eq!(namespace_name("a"), namespace_name("a"));
+    fn the_path_depends_on_the_full_key_only() {
+        let store = Store::new(Settings {
+            root: PathBuf::from("/nonexistent"),
+            default_ttl: None,
+            durability: Durability::None,
+            max_entries: None,
+            max_bytes: None,
+            file_mode: 0o600,
+            dir_mode: 0o700,
+            cached_reads: true,
+        });
+        assert_eq!(store.slot("app:", "config").path, store.slot("", "app:config").path);
+        assert_eq!(store.slot("a", "bc").path, store.slot("ab", "c").path);
+        assert_ne!(store.slot("a", "b").path, store.slot("", "a").path);
     }
 }

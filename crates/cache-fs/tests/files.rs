@@ -38,7 +38,7 @@ fn walk(root: &Path) -> Vec<(PathBuf, fs::Metadata)> {
 fn assert_modes(root: &Path, file_mode: u32, dir_mode: u32) {
     let found = walk(root);
     let (dirs, files): (Vec<_>, Vec<_>) = found.iter().partition(|(_, metadata)| metadata.is_dir());
-    // locks/, the namespace, and two fan-out levels at least.
+    // locks/, entries/ and its fan-out directories.
     assert!(dirs.len() >= 4, "expected the cache's directories, found {dirs:?}");
     assert!(files.len() >= 2, "expected an entry and a lock file, found {files:?}");
     for (path, metadata) in dirs {
@@ -182,6 +182,14 @@ async fn a_damaged_stream_ends_in_an_error_not_a_clean_end() {
     let mut back = Vec::new();
     let error = reader.read_to_end(&mut back).await.expect_err("damaged bytes must not end cleanly");
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    // A caller that retries must not be told the value ended cleanly.
+    for _ in 0..3 {
+        let mut more = [0u8; 16];
+        let error = reader.read(&mut more).await.expect_err("the checksum error is sticky");
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    }
+    let error = reader.read_to_end(&mut back).await.expect_err("read_to_end again");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
 }
 
 #[tokio::test]
@@ -201,16 +209,43 @@ async fn another_keys_entry_at_a_path_is_a_miss_and_never_its_value() {
 }
 
 #[tokio::test]
-async fn prefixes_store_their_key_and_prefix_in_the_entry() {
+async fn the_entry_holds_the_full_key_and_its_path_depends_on_nothing_else() {
     let tmp = tempdir();
     let cache = FsCache::builder(tmp.path()).prefix("app:").build().await.expect("build");
     cache.set("k", Bytes::from_static(b"v"), Ttl::Never).await.expect("set");
     let bytes = fs::read(cache.entry_path("k")).expect("read");
     assert_eq!(&bytes[0..4], b"FSC\0", "magic");
     assert_eq!(&bytes[48..], b"app:kv", "prefix, key and value follow the 48-byte header");
-    assert!(cache.entry_path("k").starts_with(cache.namespace_directory()));
+    assert!(cache.entry_path("k").starts_with(cache.entries_directory()));
     let unprefixed = open(tmp.path()).await;
-    assert_ne!(unprefixed.namespace_directory(), cache.namespace_directory());
+    assert_eq!(unprefixed.entry_path("app:k"), cache.entry_path("k"), "one full key, one file");
+    assert_eq!(unprefixed.get("app:k").await.expect("get"), Some(Bytes::from_static(b"v")));
+    let split_elsewhere = cache.with_prefix("ap");
+    assert_eq!(split_elsewhere.get("p:k").await.expect("get"), Some(Bytes::from_static(b"v")));
+    assert!(split_elsewhere.delete("p:k").await.expect("delete"), "the entry is the full key's, whoever wrote it");
+    assert_eq!(cache.get("k").await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn with_prefix_shares_the_open_store() {
+    let tmp = tempdir();
+    let root = FsCache::builder(tmp.path()).max_entries(100).build().await.expect("build");
+    let users = root.with_prefix("users:");
+    assert_eq!(users.prefix(), "users:");
+    assert_eq!(root.prefix(), "");
+    assert_eq!(
+        users.single_flight_scope().0,
+        root.single_flight_scope().0,
+        "the same store, so the same loads and the same count"
+    );
+    users.set("7", Bytes::from_static(b"Ada"), Ttl::Never).await.expect("set");
+    assert_eq!(root.len(), 1, "the count is the shared handle's");
+    assert_eq!(root.get("users:7").await.expect("get"), Some(Bytes::from_static(b"Ada")));
+    assert_eq!(users.capabilities(), root.capabilities());
+    root.with_prefix("other:").set("7", Bytes::from_static(b"x"), Ttl::Never).await.expect("set");
+    users.clear().await.expect("clear users:");
+    assert_eq!(root.get("users:7").await.expect("get"), None);
+    assert_eq!(root.get("other:7").await.expect("get"), Some(Bytes::from_static(b"x")));
 }
 
 #[tokio::test]
@@ -219,21 +254,122 @@ async fn bad_directories_fail_at_build_with_the_path() {
     let missing = tmp.path().join("not-there");
     let file = tmp.path().join("a-file");
     fs::write(&file, b"").expect("file");
+    let no_create = |dir: &Path| FsCache::builder(dir).create_directory(false);
     // /proc refuses new directories even to root.
-    for (dir, what) in [(missing.clone(), "missing"), (file.clone(), "a file"), (PathBuf::from("/proc"), "unwritable")]
-    {
-        let error = FsCache::builder(&dir).build().await.expect_err(what);
+    for (builder, dir, what) in [
+        (no_create(&missing), missing.clone(), "missing, with create_directory off"),
+        (FsCache::builder(&file), file.clone(), "a file"),
+        (FsCache::builder("/proc"), PathBuf::from("/proc"), "unwritable"),
+        (FsCache::builder(file.join("below")), file.join("below"), "below a file, cannot be created"),
+    ] {
+        let error = builder.build().await.expect_err(what);
         assert_eq!(error.kind(), ErrorKind::InvalidConfig, "{what}: {error}");
         let context = error.context().unwrap_or_default();
         assert!(context.contains(&*dir.to_string_lossy()), "{what}: the error names the path: {error}");
     }
+    let error = no_create(&missing).build().await.expect_err("missing");
+    assert!(error.to_string().contains("create_directory"), "the error names the setting that would help: {error}");
     let error = cache_fs::FsCacheBuilder::new().build().await.expect_err("no directory");
     assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+}
 
-    let nested = missing.join("deeper");
-    let cache = FsCache::builder(&nested).create_directory(true).build().await.expect("created on request");
+#[tokio::test]
+async fn a_missing_directory_is_created_private_by_default() {
+    let tmp = tempdir();
+    let nested = tmp.path().join("missing").join("deeper");
+    let cache = FsCache::builder(&nested).build().await.expect("created by default");
     assert_eq!(fs::metadata(&nested).expect("created").mode() & 0o7777, 0o700);
+    assert_eq!(fs::metadata(tmp.path().join("missing")).expect("parent").mode() & 0o7777, 0o700);
     cache.set("k", Bytes::from_static(b"v"), Ttl::Never).await.expect("usable");
+    let shared = FsCache::builder(&nested).dir_mode(0o750).build().await.expect("an existing directory");
+    assert_eq!(shared.get("k").await.expect("get"), Some(Bytes::from_static(b"v")));
+    assert_eq!(fs::metadata(&nested).expect("kept").mode() & 0o7777, 0o700, "an existing directory keeps its mode");
+}
+
+#[tokio::test]
+async fn limits_of_zero_are_refused_with_what_to_use_instead() {
+    let tmp = tempdir();
+    for (builder, setting) in [
+        (FsCache::builder(tmp.path()).max_entries(0), "max_entries"),
+        (FsCache::builder(tmp.path()).max_bytes(0), "max_bytes"),
+        (FsCache::builder(tmp.path()).default_ttl(Duration::ZERO), "default_ttl"),
+    ] {
+        let error = builder.build().await.expect_err(setting);
+        assert_eq!(error.kind(), ErrorKind::InvalidConfig, "{setting}: {error}");
+        let message = error.to_string();
+        assert!(message.contains(setting), "the error names {setting}: {message}");
+        assert!(message.contains("leave it unset"), "the error says what to do instead: {message}");
+    }
+    assert!(!tmp.path().join("entries").exists(), "a refused build touches nothing");
+}
+
+#[tokio::test]
+async fn an_oversize_value_is_refused_before_anything_is_written() {
+    let tmp = tempdir();
+    let cache = FsCache::builder(tmp.path()).max_bytes(1 << 20).build().await.expect("build");
+    let limit = cache.capabilities().max_value_len.expect("max_bytes declares a value limit");
+    assert_eq!(limit, 512 << 10, "a value may take half of max_bytes");
+    for index in 0..500 {
+        cache.set(&format!("other-{index}"), Bytes::from(vec![1u8; 100]), Ttl::Never).await.expect("set");
+    }
+    cache.set("k", Bytes::from_static(b"old"), Ttl::Never).await.expect("set");
+    let before = walk(tmp.path()).len();
+
+    let too_big = Bytes::from(vec![b'n'; 2 << 20]);
+    let error = cache.set("k", too_big.clone(), Ttl::Never).await.expect_err("2 MiB cannot fit in 1 MiB");
+    assert_eq!(error.kind(), ErrorKind::ValueTooLarge, "{error}");
+    assert!(error.to_string().contains("\"k\""), "the error names the key: {error}");
+    let error = cache.sync().set("k", &too_big, Ttl::Never).expect_err("sync set");
+    assert_eq!(error.kind(), ErrorKind::ValueTooLarge, "{error}");
+    let over = Bytes::from(vec![b'o'; limit + 1]);
+    let error = cache.add("fresh", over.clone(), Ttl::Never).await.expect_err("add one byte over");
+    assert_eq!(error.kind(), ErrorKind::ValueTooLarge, "{error}");
+    let error = cache.set_stream("k", &too_big[..], Ttl::Never).await.expect_err("streamed, it cannot fit either");
+    assert_eq!(error.kind(), ErrorKind::ValueTooLarge, "{error}");
+    let error = cache.set_many(&[("a", Bytes::new()), ("k", over)], Ttl::Never).await.expect_err("set_many");
+    assert_eq!(error.kind(), ErrorKind::ValueTooLarge, "{error}");
+
+    assert_eq!(cache.get("k").await.expect("get"), Some(Bytes::from_static(b"old")), "the old value stays");
+    assert!(!cache.has("fresh").await.expect("has"), "a refused add stores nothing");
+    assert!(!cache.has("a").await.expect("has"), "a refused set_many checks every value before writing any");
+    let survivors = (0..500).map(|index| format!("other-{index}")).collect::<Vec<_>>();
+    let refs: Vec<&str> = survivors.iter().map(String::as_str).collect();
+    let got = cache.get_many(&refs).await.expect("get_many");
+    assert!(got.iter().all(Option::is_some), "every other entry survives a refused set");
+    assert_eq!(walk(tmp.path()).len(), before, "no file was left behind (temp or otherwise)");
+
+    let at_limit = Bytes::from(vec![b'y'; limit]);
+    cache.set("at-limit", at_limit.clone(), Ttl::Never).await.expect("a value of exactly the limit fits");
+    assert!(cache.get("at-limit").await.expect("get") == Some(at_limit), "and it is kept, not evicted");
+}
+
+#[tokio::test]
+async fn add_and_delete_agree_with_get_on_a_damaged_entry() {
+    let tmp = tempdir();
+    let cache = open(tmp.path()).await;
+    let damage = |path: &Path| {
+        let mut bytes = fs::read(path).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(path, bytes).expect("flip a value bit");
+    };
+    // Large enough that verifying it takes more than one chunk.
+    let value = Bytes::from(vec![3u8; 600_000]);
+    cache.set("k", value.clone(), Ttl::Never).await.expect("set");
+    damage(&cache.entry_path("k"));
+    assert!(cache.add("k", Bytes::from_static(b"new"), Ttl::Never).await.expect("add"), "a damaged entry is absent");
+    assert_eq!(cache.get("k").await.expect("get"), Some(Bytes::from_static(b"new")));
+
+    cache.set("k", value, Ttl::Never).await.expect("set");
+    damage(&cache.entry_path("k"));
+    assert!(!cache.delete("k").await.expect("delete"), "a damaged entry was not a live one");
+    assert!(!cache.entry_path("k").exists(), "delete removes the damaged entry");
+    assert_eq!(cache.get("k").await.expect("get"), None);
+
+    cache.set("s", Bytes::from_static(b"small"), Ttl::Never).await.expect("set");
+    damage(&cache.entry_path("s"));
+    assert!(!cache.sync().delete("s").expect("sync delete"));
+    assert!(cache.sync().add("s", b"again", Ttl::Never).expect("sync add"));
 }
 
 #[tokio::test]
@@ -281,6 +417,9 @@ async fn the_least_recently_used_entry_is_evicted() {
     let cache = FsCache::builder(tmp.path()).max_entries(3).build().await.expect("build");
     for key in ["a", "b", "c"] {
         cache.set(key, Bytes::from_static(b"v"), Ttl::Never).await.expect("set");
+        // File times come from the kernel's coarse clock (a few ms a tick): without a
+        // pause, b and c can carry the same time and either may go first.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // A read refreshes recency at most once a second.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -391,4 +530,25 @@ async fn every_durability_level_writes_and_reads_back() {
         let expected = [&b"v"[..], b"2", b"x", b"streamed"].map(|bytes| Some(Bytes::copy_from_slice(bytes)));
         assert_eq!(got, expected, "{durability:?}");
     }
+}
+
+#[tokio::test]
+async fn reads_answer_the_same_with_and_without_the_page_cache_path() {
+    let tmp = tempdir();
+    let cached = open(tmp.path()).await;
+    let blocking = FsCache::builder(tmp.path()).cached_reads(false).build().await.expect("build");
+    let big = Bytes::from(vec![5u8; 100_000]);
+    cached.set("small", Bytes::from_static(b"s"), Ttl::Never).await.expect("set");
+    cached.set("big", big.clone(), Ttl::Never).await.expect("set");
+    cached.set("brief", Bytes::from_static(b"b"), Ttl::millis(20)).await.expect("set");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for cache in [&cached, &blocking] {
+        assert_eq!(cache.get("small").await.expect("get"), Some(Bytes::from_static(b"s")));
+        assert_eq!(cache.get("big").await.expect("get"), Some(big.clone()));
+        assert_eq!(cache.get("missing").await.expect("get"), None);
+        assert!(cache.has("small").await.expect("has"));
+        assert!(!cache.has("missing").await.expect("has"));
+    }
+    assert_eq!(cached.get("brief").await.expect("get"), None, "an expired entry is a miss on the cached path");
+    assert!(!cached.entry_path("brief").exists(), "and the blocking path it falls back to removes it");
 }

@@ -248,3 +248,49 @@ fn four_processes_mixed_operations_stay_exact() {
         "{WORKERS} processes x {OPERATIONS} operations: incr total {total}, {SLOTS} adds won once each, {reads} intact reads"
     );
 }
+
+const LIMIT: u64 = 200;
+
+/// Writes twice the limit in distinct keys of its own.
+async fn fill_past_the_limit(dir: &Path, worker: u64) {
+    let cache = FsCache::builder(dir).max_entries(LIMIT).build().await.expect("building the cache");
+    for index in 0..2 * LIMIT {
+        let bytes = value(index, worker, 64);
+        cache.set(&format!("w{worker}-{index}"), Bytes::from(bytes), Ttl::Never).await.expect("set");
+    }
+    println!("RESULT done {worker}");
+}
+
+#[test]
+fn four_processes_stay_within_the_shared_limit() {
+    if let Some((role, dir)) = role() {
+        let worker = role.strip_prefix("fill:").and_then(|w| w.parse().ok()).expect("a worker number");
+        cache_core::testkit::block_on(fill_past_the_limit(&dir, worker));
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp directory");
+    let dir = tmp.path();
+    // Built first, so the children find the directory ready and start writing at once.
+    let first = cache_core::testkit::block_on(FsCache::builder(dir).max_entries(LIMIT).build()).expect("build");
+    let children: Vec<_> = (0..WORKERS)
+        .map(|worker| {
+            child("four_processes_stay_within_the_shared_limit", &format!("fill:{worker}"), dir)
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("spawning a worker")
+        })
+        .collect();
+    let mut finished = 0;
+    for child in children {
+        finished += results(child, Duration::from_secs(120)).len();
+    }
+    assert_eq!(finished as u64, WORKERS, "every worker wrote all its keys");
+    let on_disk = count_files(dir, |name| name.len() == 64) as u64;
+    let written = WORKERS * 2 * LIMIT;
+    println!("{WORKERS} processes wrote {written} distinct keys with max_entries {LIMIT}: {on_disk} entries left");
+    assert!(on_disk <= LIMIT + LIMIT / 10, "{on_disk} entries on disk, more than 10% over the limit of {LIMIT}");
+    assert!(on_disk >= LIMIT / 2, "{on_disk} entries on disk: eviction removed far more than it had to");
+    // The shared count agrees with the disk once the writers are gone.
+    let report = cache_core::testkit::block_on(first.sweep()).expect("sweep");
+    assert_eq!(report.entries, on_disk);
+}
