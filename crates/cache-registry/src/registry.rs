@@ -206,7 +206,8 @@ impl Registry {
     }
 
     /// Records a new version of the item `uri` + `params` in [`Status::Uninitialized`]; its
-    /// version is one more than the highest this key has had.
+    /// version is one more than the highest this key has ever had, also when cleanup removed
+    /// that one, so a version number and its file name are never given twice.
     ///
     /// # Errors
     ///
@@ -516,17 +517,25 @@ struct NewRow<'a> {
     options: &'a NewItem,
 }
 
-/// Inserts the next version of `new.key`; the caller's transaction makes reading the highest
-/// version and inserting the next one atomic.
+/// Inserts the next version of `new.key`; the caller's transaction makes taking the next
+/// version and id and inserting the row atomic.
 fn insert_row(
     conn: &Connection,
     new: &NewRow<'_>,
     attributes: &[(String, attr::Kind, rusqlite::types::Value)],
     operation: &'static str,
 ) -> Result<Row> {
+    // Both from high-water marks, never from the rows that still exist: see schema version 2.
     let version: i64 = conn
-        .prepare_cached("SELECT coalesce(max(version), 0) + 1 FROM items WHERE key = ?1")
+        .prepare_cached(
+            "INSERT INTO key_versions (key, last) VALUES (?1, 1) \
+             ON CONFLICT (key) DO UPDATE SET last = last + 1 RETURNING last",
+        )
         .and_then(|mut statement| statement.query_row([new.key], |row| row.get(0)))
+        .map_err(|error| Error::db(operation, error))?;
+    let id: i64 = conn
+        .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'item_id' RETURNING value")
+        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
         .map_err(|error| Error::db(operation, error))?;
     let file_name = if new.ext.is_empty() {
         format!("{}-{version}", new.key)
@@ -535,11 +544,12 @@ fn insert_row(
     };
     let created = attr::micros(SystemTime::now());
     conn.prepare_cached(
-        "INSERT INTO items (key, version, uri, params, status, file_name, ext, label, created) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO items (id, key, version, uri, params, status, file_name, ext, label, created) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )
     .and_then(|mut statement| {
         statement.execute(params![
+            id,
             new.key,
             version,
             new.uri,
@@ -552,7 +562,6 @@ fn insert_row(
         ])
     })
     .map_err(|error| Error::db(operation, error))?;
-    let id = conn.last_insert_rowid();
     insert_attributes(conn, id, attributes, operation)?;
     Ok(Row {
         id,

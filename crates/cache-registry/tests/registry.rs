@@ -531,6 +531,32 @@ fn cleanup_removes_failed_trash_orphans_and_old_versions_and_counts_bytes() {
 }
 
 #[test]
+fn versions_are_never_reused_after_cleanup_and_old_handles_never_see_new_content() {
+    let (_dir, registry) = registry();
+    let mut old = ready(&registry, "u", &json!({}), &NewItem::new(), b"old");
+    let stale_handle = old.clone();
+    old.trash().unwrap();
+    assert_eq!(registry.cleanup(&Cleanup::new()).unwrap().removed.len(), 1);
+
+    let new = ready(&registry, "u", &json!({}), &NewItem::new(), b"new");
+    assert_eq!(new.version(), 2, "one more than the highest version this key has had");
+    assert_ne!(new.file_name(), stale_handle.file_name());
+    assert_eq!(stale_handle.open().unwrap_err().kind(), ErrorKind::FileMissing);
+    let mut refreshed = stale_handle.clone();
+    assert_eq!(refreshed.refresh().unwrap_err().kind(), ErrorKind::NotFound, "the old row is gone");
+    assert_eq!(stale_handle.clone().trash().unwrap_err().kind(), ErrorKind::NotFound, "never the new row");
+    assert_eq!(registry.best("u", &json!({})).unwrap().unwrap().status(), Status::Ready);
+
+    // The same after every version of the key went, and for a version that never got a file.
+    let mut newest = registry.best("u", &json!({})).unwrap().unwrap();
+    newest.trash().unwrap();
+    registry.create("u", &json!({}), &NewItem::new()).unwrap().trash().unwrap();
+    registry.cleanup(&Cleanup::new()).unwrap();
+    assert!(registry.versions("u", &json!({})).unwrap().is_empty());
+    assert_eq!(registry.create("u", &json!({}), &NewItem::new()).unwrap().version(), 4);
+}
+
+#[test]
 fn a_writers_partial_file_is_not_an_orphan_while_it_writes() {
     let (_dir, registry) = registry();
     let item = registry.create("u", &json!(1), &NewItem::new()).unwrap();
