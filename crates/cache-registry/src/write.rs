@@ -11,7 +11,8 @@ use crate::item::{Item, Status};
 /// Fills the file of a version in [`Status::Write`]; get one from [`Item::write`] or
 /// [`Registry::best_or_new`](crate::Registry::best_or_new).
 ///
-/// Bytes go to `<file>.part` beside the final path. [`commit`](Writer::commit) renames it into
+/// Bytes go to `<file>.part` beside the final path, created new (never through a symlink
+/// planted there) with mode 0600. [`commit`](Writer::commit) renames it into
 /// place and only then marks the version Ready, so no reader, and no process that outlives a
 /// `kill -9` of the writer, ever sees a Ready version with a partial file. Dropping the guard
 /// without committing removes the partial file and marks the version Failed.
@@ -37,7 +38,7 @@ impl Writer {
     /// Starts writing `item`, which the caller has already moved to Write.
     pub(crate) fn start(item: Item) -> Result<Writer> {
         let temp = item.registry.file_path(&temp_name(&item.row.file_name));
-        let file = match File::create(&temp) {
+        let file = match create_new_private(&temp) {
             Ok(file) => file,
             Err(error) => {
                 let error = Error::io("write", &temp, error);
@@ -108,6 +109,23 @@ impl Writer {
         let _ = std::fs::remove_file(&self.temp);
         self.item.registry.transition(self.item.row.id, Status::Failed, None, "abort")
     }
+}
+
+/// Creates `path` for writing only if nothing is there, not even a symlink (`O_EXCL`, and
+/// `O_NOFOLLOW` besides), readable by the owner only (0600, before the umask). `File::create`
+/// would follow a symlink planted at the path and truncate its target, and take the umask's
+/// mode; a name that exists is never ours, since versions and file names are never reused.
+#[cfg(unix)]
+fn create_new_private(path: &std::path::Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(0o600))?;
+    Ok(File::from(fd))
+}
+
+#[cfg(not(unix))]
+fn create_new_private(path: &std::path::Path) -> io::Result<File> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 #[cfg(unix)]

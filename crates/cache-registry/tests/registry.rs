@@ -658,3 +658,25 @@ fn threads_share_one_handle() {
         assert_eq!(registry.search(Filter::attr("thread").eq(thread)).unwrap().len(), 25);
     }
 }
+
+// ---- hardening ----
+
+#[cfg(unix)]
+#[test]
+fn the_writer_never_follows_a_planted_symlink_and_creates_its_file_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, registry) = registry();
+    let item = registry.create("u", &json!(1), &NewItem::new().ext("bin")).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let partial = item.path().with_file_name(format!("{}.part", item.file_name()));
+    std::os::unix::fs::symlink(&victim, &partial).unwrap();
+    let error = item.write().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Io, "{error}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "the symlink's target is untouched");
+    assert_eq!(registry.get(item.key(), 1).unwrap().unwrap().status(), Status::Failed);
+
+    let committed = ready(&registry, "v", &json!(1), &NewItem::new(), b"secret");
+    let mode = std::fs::metadata(committed.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+}
