@@ -246,7 +246,9 @@ fn zip_member(file: File, path: &Path, name: Option<&str>) -> Result<Reader> {
     Ok(Reader::new(Checked { inner: decoder, crc: flate2::Crc::new(), read: 0, size, expected_crc: crc }))
 }
 
-/// Verifies a zip member's size and CRC-32 when its stream ends.
+/// Verifies a zip member's size and CRC-32: the size as it streams, so a member whose header
+/// understates it (a decompression bomb) fails as soon as it passes the declared size, not
+/// after inflating all of it; the CRC-32 when the stream ends.
 struct Checked {
     inner: Box<dyn Read + Send>,
     crc: flate2::Crc,
@@ -257,8 +259,14 @@ struct Checked {
 
 impl Read for Checked {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buf)?;
+        // One byte more than the declared size is asked for, to find out whether there is more.
+        let allowed = usize::try_from((self.size - self.read).saturating_add(1)).unwrap_or(usize::MAX);
+        let limit = buf.len().min(allowed);
+        let read = self.inner.read(&mut buf[..limit])?;
         if read > 0 {
+            if read as u64 > self.size - self.read {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "zip member is longer than its declared size"));
+            }
             self.crc.update(&buf[..read]);
             self.read += read as u64;
         } else if !buf.is_empty() && (self.read != self.size || self.crc.sum() != self.expected_crc) {

@@ -680,3 +680,35 @@ fn the_writer_never_follows_a_planted_symlink_and_creates_its_file_0600() {
     let mode = std::fs::metadata(committed.path()).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
 }
+
+/// Rewrites the uncompressed size of the only member of `zip`, in its local header and in the
+/// central directory.
+fn declare_zip_size(zip: &mut [u8], size: u32) {
+    assert_eq!(&zip[..4], b"PK\x03\x04");
+    zip[22..26].copy_from_slice(&size.to_le_bytes());
+    let central = zip.windows(4).position(|window| window == b"PK\x01\x02").unwrap();
+    zip[central + 24..central + 28].copy_from_slice(&size.to_le_bytes());
+}
+
+#[test]
+fn a_zip_member_fails_as_soon_as_it_streams_past_its_declared_size() {
+    let (_dir, registry) = registry();
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    writer.start_file("bomb.bin", options).unwrap();
+    writer.write_all(&vec![0u8; 4 << 20]).unwrap();
+    let mut bytes = writer.finish().unwrap().into_inner();
+    declare_zip_size(&mut bytes, 10);
+    let mut reader = stored(&registry, "zip", &bytes).open_member("bomb.bin").unwrap();
+    let mut delivered = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let error = loop {
+        match reader.read(&mut buf) {
+            Ok(0) => panic!("the oversize member read to its end"),
+            Ok(read) => delivered += read,
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    assert!(delivered <= 10, "{delivered} bytes delivered past a declared size of 10");
+}
