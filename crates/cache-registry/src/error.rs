@@ -39,6 +39,9 @@ pub enum ErrorKind {
     /// The registry could not be set up where it was asked to be (no OS cache directory, a bad
     /// application name).
     InvalidConfig,
+    /// Reading needed more than a configured limit allows, such as an xz stream declaring a
+    /// dictionary larger than [`RegistryBuilder::xz_memory_limit`](crate::RegistryBuilder::xz_memory_limit).
+    LimitExceeded,
     /// Reading or writing a file or directory failed.
     Io,
     /// SQLite failed in a way not covered above.
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "not supported",
             ErrorKind::IncompatibleSchema => "incompatible database schema",
             ErrorKind::InvalidConfig => "invalid configuration",
+            ErrorKind::LimitExceeded => "over a configured limit",
             ErrorKind::Io => "i/o error",
             ErrorKind::Database => "database error",
         }
@@ -143,6 +147,7 @@ impl Error {
     pub(crate) fn io(operation: &'static str, path: &Path, error: std::io::Error) -> Self {
         let kind = match error.kind() {
             std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => ErrorKind::Corrupt,
+            std::io::ErrorKind::OutOfMemory => ErrorKind::LimitExceeded,
             _ => ErrorKind::Io,
         };
         Error::new(kind, operation).with_context(path.display().to_string()).with_source(error)
@@ -172,6 +177,7 @@ impl From<Error> for std::io::Error {
             ErrorKind::Corrupt => std::io::ErrorKind::InvalidData,
             ErrorKind::InvalidInput => std::io::ErrorKind::InvalidInput,
             ErrorKind::Unsupported => std::io::ErrorKind::Unsupported,
+            ErrorKind::LimitExceeded => std::io::ErrorKind::OutOfMemory,
             _ => std::io::ErrorKind::Other,
         };
         std::io::Error::new(kind, error)

@@ -402,9 +402,11 @@ impl Item {
     /// # Errors
     ///
     /// [`ErrorKind::FileMissing`] if the file is gone; [`ErrorKind::InvalidInput`] for a zip
-    /// of several files; I/O and database errors.
+    /// of several files; I/O and database errors. Reading the stream fails with
+    /// `io::ErrorKind::OutOfMemory` when an xz stream needs more decoder memory than
+    /// [`RegistryBuilder::xz_memory_limit`](crate::RegistryBuilder::xz_memory_limit).
     pub fn open(&self) -> Result<Reader> {
-        let reader = crate::read::open(&self.path(), &self.row.ext)?;
+        let reader = crate::read::open(&self.path(), &self.row.ext, self.registry.read_limits())?;
         self.registry.record_read(self.row.id)?;
         Ok(reader)
     }
@@ -418,7 +420,7 @@ impl Item {
     /// file is not an archive; [`ErrorKind::Unsupported`] for an encrypted or exotically
     /// compressed zip member; [`ErrorKind::FileMissing`]; I/O and database errors.
     pub fn open_member(&self, name: &str) -> Result<Reader> {
-        let reader = crate::read::open_member(&self.path(), &self.row.ext, name)?;
+        let reader = crate::read::open_member(&self.path(), &self.row.ext, name, self.registry.read_limits())?;
         self.registry.record_read(self.row.id)?;
         Ok(reader)
     }
@@ -429,7 +431,7 @@ impl Item {
     ///
     /// As [`open_member`](Item::open_member).
     pub fn members(&self) -> Result<Vec<String>> {
-        crate::read::members(&self.path(), &self.row.ext)
+        crate::read::members(&self.path(), &self.row.ext, self.registry.read_limits())
     }
 
     /// Opens the stored bytes as they are, without decoding, and counts the read.

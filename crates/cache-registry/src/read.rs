@@ -100,11 +100,53 @@ fn open_with_codec(path: &Path, ext: &str, operation: &'static str) -> Result<(F
     Ok((file, codec_of(ext, &head[..filled])))
 }
 
-fn decoded(file: File, codec: Codec) -> Box<dyn Read + Send> {
+/// What decoding may cost; the registry's settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Bytes of memory an xz decoder may take (its dictionary, mostly).
+    pub(crate) xz_memory: u64,
+}
+
+/// An xz decoder whose memory is capped. The stream declares its dictionary size, and the
+/// decoder allocates it: without a cap, a 156 KB file declaring a huge dictionary takes 1 GiB.
+/// Going over the cap is an `OutOfMemory` error that names the setting.
+struct XzCapped<R: Read> {
+    inner: lzma_rust2::XzReader<R>,
+    limit: u64,
+}
+
+impl<R: Read> XzCapped<R> {
+    fn new(inner: R, multiple_streams: bool, limit: u64) -> Self {
+        // The decoder takes KiB; u32::MAX KiB means no limit.
+        let kib = u32::try_from(limit / 1024).unwrap_or(u32::MAX);
+        XzCapped { inner: lzma_rust2::XzReader::new_mem_limit(inner, multiple_streams, kib), limit }
+    }
+}
+
+impl<R: Read> Read for XzCapped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|error| {
+            if error.kind() == io::ErrorKind::OutOfMemory {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!(
+                        "the xz stream needs more decoder memory than the limit of {} KiB \
+                         (RegistryBuilder::xz_memory_limit)",
+                        self.limit / 1024
+                    ),
+                )
+            } else {
+                error
+            }
+        })
+    }
+}
+
+fn decoded(file: File, codec: Codec, limits: Limits) -> Box<dyn Read + Send> {
     match codec {
         Codec::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
         Codec::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(file)),
-        Codec::Xz => Box::new(lzma_rust2::XzReader::new(BufReader::with_capacity(64 * 1024, file), true)),
+        Codec::Xz => Box::new(XzCapped::new(BufReader::with_capacity(64 * 1024, file), true, limits.xz_memory)),
         Codec::Plain | Codec::Zip => Box::new(BufReader::with_capacity(64 * 1024, file)),
     }
 }
@@ -114,20 +156,20 @@ pub(crate) fn open_raw(path: &Path) -> Result<Reader> {
     Ok(Reader::new(BufReader::with_capacity(64 * 1024, file)))
 }
 
-pub(crate) fn open(path: &Path, ext: &str) -> Result<Reader> {
+pub(crate) fn open(path: &Path, ext: &str, limits: Limits) -> Result<Reader> {
     let (file, codec) = open_with_codec(path, ext, "open")?;
     if codec == Codec::Zip {
-        return zip_member(file, path, None);
+        return zip_member(file, path, None, limits);
     }
-    Ok(Reader { inner: decoded(file, codec) })
+    Ok(Reader { inner: decoded(file, codec, limits) })
 }
 
-pub(crate) fn open_member(path: &Path, ext: &str, name: &str) -> Result<Reader> {
+pub(crate) fn open_member(path: &Path, ext: &str, name: &str, limits: Limits) -> Result<Reader> {
     let (file, codec) = open_with_codec(path, ext, "open member")?;
     if codec == Codec::Zip {
-        return zip_member(file, path, Some(name));
+        return zip_member(file, path, Some(name), limits);
     }
-    let mut stream = decoded(file, codec);
+    let mut stream = decoded(file, codec, limits);
     let wanted = normalize(name);
     loop {
         let entry = next_tar_entry(&mut stream).map_err(|error| tar_error(path, error))?;
@@ -141,13 +183,13 @@ pub(crate) fn open_member(path: &Path, ext: &str, name: &str) -> Result<Reader> 
     }
 }
 
-pub(crate) fn members(path: &Path, ext: &str) -> Result<Vec<String>> {
+pub(crate) fn members(path: &Path, ext: &str, limits: Limits) -> Result<Vec<String>> {
     let (file, codec) = open_with_codec(path, ext, "members")?;
     if codec == Codec::Zip {
         let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|error| zip_error(path, error))?;
         return Ok(archive.file_names().filter(|name| !name.ends_with('/')).map(str::to_owned).collect());
     }
-    let mut stream = decoded(file, codec);
+    let mut stream = decoded(file, codec, limits);
     let mut names = Vec::new();
     while let Some(entry) = next_tar_entry(&mut stream).map_err(|error| tar_error(path, error))? {
         if entry.is_file() {
@@ -189,7 +231,7 @@ fn zip_error(path: &Path, error: zip::result::ZipError) -> Error {
 ///
 /// The zip crate is used only to read the central directory; the member's bytes are then read
 /// straight from the file, so the returned reader owns its file and borrows nothing.
-fn zip_member(file: File, path: &Path, name: Option<&str>) -> Result<Reader> {
+fn zip_member(file: File, path: &Path, name: Option<&str>, limits: Limits) -> Result<Reader> {
     let (method, data_start, compressed, size, crc) = {
         let mut archive = zip::ZipArchive::new(BufReader::new(&file)).map_err(|error| zip_error(path, error))?;
         let index = match name {
@@ -238,7 +280,7 @@ fn zip_member(file: File, path: &Path, name: Option<&str>) -> Result<Reader> {
     } else if method == CompressionMethod::BZIP2 {
         Box::new(bzip2::read::BzDecoder::new(raw))
     } else if method == CompressionMethod::XZ {
-        Box::new(lzma_rust2::XzReader::new(raw, false))
+        Box::new(XzCapped::new(raw, false, limits.xz_memory))
     } else {
         return Err(Error::new(ErrorKind::Unsupported, "open member")
             .with_context(format!("zip compression method {method:?} (stored, deflate, bzip2 and xz are read)")));

@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::item::{BestOrNew, Item, NewItem, Row, Status, attr_from_row};
 use crate::key::{canonical_params, key_of};
 use crate::query::Query;
+use crate::read::Limits as ReadLimits;
 use crate::write::Writer;
 
 /// `SELECT <every item column> FROM items <rest>` as a literal, so hot lookups build no string.
@@ -35,6 +36,9 @@ pub const FILES_DIR: &str = "files";
 const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_IDLE: usize = 4;
 const DEFAULT_PAGE_CACHE: u64 = 16 << 20;
+/// xz's largest preset (`-9`, a 64 MiB dictionary) decodes in about 65 MiB; this leaves room
+/// for streams made with a custom dictionary up to about twice that.
+const DEFAULT_XZ_MEMORY_LIMIT: u64 = 128 << 20;
 
 /// A registry of versioned cached files: a directory holding [`DATABASE_FILE`] and the
 /// [`FILES_DIR`] of artifacts.
@@ -64,6 +68,7 @@ struct Inner {
     sync_files: bool,
     max_idle: usize,
     page_cache: u64,
+    read_limits: ReadLimits,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -85,9 +90,24 @@ pub struct RegistryBuilder {
     sync_files: bool,
     max_idle: usize,
     page_cache: u64,
+    xz_memory_limit: u64,
 }
 
 impl RegistryBuilder {
+    /// How much memory an xz decoder may take, in bytes; default 128 MiB. An xz stream
+    /// declares its dictionary size and the decoder allocates it, so a small hostile file can
+    /// otherwise ask for gigabytes. xz's presets need up to about 65 MiB (`-9`); a stream that
+    /// needs more than the limit fails when read with `io::ErrorKind::OutOfMemory` (from
+    /// [`Reader`](crate::Reader)) or [`ErrorKind::LimitExceeded`] (from
+    /// [`Item::open_member`](crate::Item::open_member) and [`Item::members`](crate::Item::members)),
+    /// with a message naming this setting. `u64::MAX` disables the limit; 0 is refused by
+    /// [`open`](RegistryBuilder::open).
+    #[must_use]
+    pub fn xz_memory_limit(mut self, bytes: u64) -> Self {
+        self.xz_memory_limit = bytes;
+        self
+    }
+
     /// How long a call waits for another process's write lock before failing with
     /// [`ErrorKind::Busy`]. Default 30 seconds.
     #[must_use]
@@ -127,10 +147,15 @@ impl RegistryBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Io`] if the directory cannot be created; [`ErrorKind::IncompatibleSchema`]
+    /// [`ErrorKind::InvalidConfig`] for an xz memory limit of 0; [`ErrorKind::Io`] if the
+    /// directory cannot be created; [`ErrorKind::IncompatibleSchema`]
     /// if the database is from a newer version of this crate or not a registry;
     /// [`ErrorKind::Busy`] if another process held the lock past the busy timeout.
     pub fn open(self) -> Result<Registry> {
+        if self.xz_memory_limit == 0 {
+            return Err(Error::new(ErrorKind::InvalidConfig, "open")
+                .with_context("xz_memory_limit(0) would refuse every xz file: give a size, or u64::MAX for no limit"));
+        }
         let files = self.dir.join(FILES_DIR);
         std::fs::create_dir_all(&files).map_err(|error| Error::io("open", &files, error))?;
         let registry = Registry {
@@ -142,6 +167,7 @@ impl RegistryBuilder {
                 sync_files: self.sync_files,
                 max_idle: self.max_idle,
                 page_cache: self.page_cache,
+                read_limits: ReadLimits { xz_memory: self.xz_memory_limit },
                 idle: Mutex::new(Vec::new()),
             }),
         };
@@ -197,6 +223,7 @@ impl Registry {
             sync_files: false,
             max_idle: DEFAULT_MAX_IDLE,
             page_cache: DEFAULT_PAGE_CACHE,
+            xz_memory_limit: DEFAULT_XZ_MEMORY_LIMIT,
         }
     }
 
@@ -335,6 +362,10 @@ impl Registry {
 
     pub(crate) fn files_dir(&self) -> &Path {
         &self.inner.files
+    }
+
+    pub(crate) fn read_limits(&self) -> ReadLimits {
+        self.inner.read_limits
     }
 
     pub(crate) fn sync_files(&self) -> bool {

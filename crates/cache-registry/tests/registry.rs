@@ -712,3 +712,23 @@ fn a_zip_member_fails_as_soon_as_it_streams_past_its_declared_size() {
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
     assert!(delivered <= 10, "{delivered} bytes delivered past a declared size of 10");
 }
+
+#[test]
+
+fn xz_decoder_memory_is_capped_by_a_setting_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Preset 6 declares an 8 MiB dictionary.
+    let bytes = xz(TEXT);
+    let capped = Registry::builder(dir.path()).xz_memory_limit(1 << 20).open().unwrap();
+    let item = stored(&capped, "xz", &bytes);
+    let error = item.open().unwrap().read_to_end(&mut Vec::new()).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::OutOfMemory);
+    assert!(error.to_string().contains("xz_memory_limit"), "{error}");
+    let archive = stored(&capped, "tar.xz", &xz(&tar(&[("a.txt", b"alpha")])));
+    let error = archive.open_member("a.txt").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::LimitExceeded, "{error}");
+
+    let default = Registry::open(dir.path()).unwrap();
+    let item = default.get(item.key(), 1).unwrap().unwrap();
+    assert_eq!(read_all(item.open().unwrap()), TEXT, "the default limit reads every xz preset");
+}
