@@ -732,3 +732,74 @@ fn xz_decoder_memory_is_capped_by_a_setting_with_a_clear_error() {
     let item = default.get(item.key(), 1).unwrap().unwrap();
     assert_eq!(read_all(item.open().unwrap()), TEXT, "the default limit reads every xz preset");
 }
+
+/// One raw tar header block with a correct checksum.
+fn tar_header(name: &str, kind: tar::EntryType, size_field: &[u8; 12]) -> [u8; 512] {
+    let mut header = tar::Header::new_ustar();
+    header.set_path(name).unwrap();
+    header.set_entry_type(kind);
+    header.set_mode(0o644);
+    header.set_size(0);
+    let mut block = [0u8; 512];
+    block.copy_from_slice(header.as_bytes());
+    block[124..136].copy_from_slice(size_field);
+    block[148..156].copy_from_slice(b"        ");
+    let sum: u32 = block.iter().map(|&byte| u32::from(byte)).sum();
+    block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    block
+}
+
+fn padded_to_block(data: &[u8]) -> Vec<u8> {
+    let mut out = data.to_vec();
+    out.resize(data.len().div_ceil(512) * 512, 0);
+    out
+}
+
+#[test]
+fn tar_pax_size_records_are_honoured() {
+    let (_dir, registry) = registry();
+    // As GNU tar and Python write members of 8 GiB or more: the header's size field says 0
+    // and a pax `size` record holds the real size.
+    let content = b"pax sized content";
+    let record = pax_record("size", &content.len().to_string());
+    let mut archive = Vec::new();
+    archive.extend(tar_header("PaxHeader", tar::EntryType::XHeader, &octal12(record.len())));
+    archive.extend(padded_to_block(record.as_bytes()));
+    archive.extend(tar_header("big.bin", tar::EntryType::Regular, &octal12(0)));
+    archive.extend(padded_to_block(content));
+    archive.extend(tar_header("after.txt", tar::EntryType::Regular, &octal12(5)));
+    archive.extend(padded_to_block(b"after"));
+    archive.extend([0u8; 1024]);
+    let item = stored(&registry, "tar", &archive);
+    assert_eq!(item.members().unwrap(), ["big.bin", "after.txt"]);
+    assert_eq!(read_all(item.open_member("big.bin").unwrap()), content);
+    assert_eq!(read_all(item.open_member("after.txt").unwrap()), b"after");
+}
+
+/// `"<len> <key>=<value>\n"`, where `<len>` counts the whole record, its own digits too.
+fn pax_record(key: &str, value: &str) -> String {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len();
+    while len.to_string().len() + body.len() != len {
+        len = len.to_string().len() + body.len();
+    }
+    format!("{len}{body}")
+}
+
+fn octal12(value: usize) -> [u8; 12] {
+    let mut field = [0u8; 12];
+    field[..11].copy_from_slice(format!("{value:011o}").as_bytes());
+    field
+}
+
+#[test]
+fn a_tar_base_256_size_near_u64_max_is_corrupt_not_a_panic() {
+    let (_dir, registry) = registry();
+    let mut size = [0xffu8; 12];
+    size[..4].copy_from_slice(&[0x80, 0, 0, 0]);
+    let mut archive = tar_header("huge.bin", tar::EntryType::Regular, &size).to_vec();
+    archive.extend([0u8; 1024]);
+    let item = stored(&registry, "tar", &archive);
+    assert_eq!(item.members().unwrap_err().kind(), ErrorKind::Corrupt);
+    assert_eq!(item.open_member("other").unwrap_err().kind(), ErrorKind::Corrupt);
+}
