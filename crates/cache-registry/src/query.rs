@@ -345,16 +345,21 @@ fn write_node(node: &Node, probe: bool, sql: &mut String, values: &mut Vec<SqlVa
         Node::Key(key) => column(sql, "key = ?", SqlValue::Text(key.clone())),
         Node::Params(params) => column(sql, "params = ?", SqlValue::Text(params.clone())),
         Node::Status(status) => column(sql, "status = ?", SqlValue::Integer(status.code())),
-        Node::Label(label) => column(sql, "label = ?", SqlValue::Text(label.clone())),
+        // `label` and `last_read` may be NULL, and `NULL = x` is NULL, which `NOT` keeps NULL:
+        // `not(label("a"))` would then drop every unlabelled item. Each condition on them is
+        // written to be true or false, never NULL (`IS` with a non-NULL value still uses the
+        // index), so `not` is the exact complement. The other columns are NOT NULL, and
+        // attribute conditions are `IN`/`EXISTS` over non-NULL ids.
+        Node::Label(label) => column(sql, "label IS ?", SqlValue::Text(label.clone())),
         Node::Created(op, time) => {
             sql.push_str("created ");
             column(sql, op.sql(), SqlValue::Integer(*time));
             sql.push_str(" ?");
         }
         Node::LastRead(op, time) => {
-            sql.push_str("last_read ");
+            sql.push_str("(last_read IS NOT NULL AND last_read ");
             column(sql, op.sql(), SqlValue::Integer(*time));
-            sql.push_str(" ?");
+            sql.push_str(" ?)");
         }
         Node::Attr(path, test) => write_attr(path, test, probe, sql, values)?,
         Node::And(nodes) | Node::Or(nodes) => {

@@ -803,3 +803,22 @@ fn a_tar_base_256_size_near_u64_max_is_corrupt_not_a_panic() {
     assert_eq!(item.members().unwrap_err().kind(), ErrorKind::Corrupt);
     assert_eq!(item.open_member("other").unwrap_err().kind(), ErrorKind::Corrupt);
 }
+
+#[test]
+fn not_is_the_exact_complement_over_missing_labels_and_never_read_items() {
+    let (_dir, registry) = registry();
+    for (n, label) in [(1, Some("nightly")), (2, Some("weekly")), (3, None)] {
+        let options = match label {
+            Some(label) => NewItem::new().label(label),
+            None => NewItem::new(),
+        };
+        ready(&registry, "u", &json!(n), &options.attr("n", n), b"x");
+    }
+    assert_eq!(ns(&registry, Filter::label("nightly")), [1]);
+    assert_eq!(ns(&registry, Filter::not(Filter::label("nightly"))), [2, 3]);
+    registry.best("u", &json!(1)).unwrap().unwrap().open().unwrap();
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    assert_eq!(ns(&registry, Filter::last_read_after(hour_ago)), [1]);
+    assert_eq!(ns(&registry, Filter::not(Filter::last_read_after(hour_ago))), [2, 3]);
+    assert_eq!(ns(&registry, Filter::not(Filter::last_read_before(hour_ago))), [1, 2, 3]);
+}
