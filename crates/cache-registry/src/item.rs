@@ -336,9 +336,14 @@ impl Item {
 
     /// Sets attributes, replacing those with the same paths and keeping the rest, in one transaction.
     ///
+    /// A path is either a value or a namespace, never both: setting `model` to a value while
+    /// `model.layers` is stored (or `size.bytes` while `size` holds a value) is refused, and
+    /// nothing changes; [`remove_attribute`](Item::remove_attribute) the old one first.
+    ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for a name with a `.` or a non-finite float; database errors.
+    /// [`ErrorKind::InvalidInput`] for a name with a `.`, a non-finite float, or a value where a
+    /// namespace is stored (or the reverse), naming both paths; database errors.
     pub fn set_attributes(&self, attributes: &Attributes) -> Result<()> {
         self.registry.set_attributes(self.row.id, attributes)
     }

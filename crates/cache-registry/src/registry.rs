@@ -514,6 +514,7 @@ impl Registry {
             if !exists {
                 return Err(Error::new(ErrorKind::NotFound, "set attributes").with_context("the item was removed"));
             }
+            refuse_leaf_namespace_conflicts(&tx, id, &flat, "set attributes")?;
             insert_attributes(&tx, id, &flat, "set attributes")?;
             tx.commit().map_err(|error| Error::db("set attributes", error))
         })
@@ -609,6 +610,51 @@ fn insert_row(
         read_count: 0,
         size: None,
     })
+}
+
+/// Refuses to store a leaf at a path that is a namespace of stored leaves (`model` while
+/// `model.layers` is stored), or under a path that is a stored leaf (`size.bytes` while `size`
+/// is). Both would be kept, and `attributes()` would show one while search matched the other.
+/// One `Attributes` value cannot hold such a pair itself, so only stored rows are checked.
+fn refuse_leaf_namespace_conflicts(
+    conn: &Connection,
+    id: i64,
+    attributes: &[(String, attr::Kind, rusqlite::types::Value)],
+    operation: &'static str,
+) -> Result<()> {
+    let conflict = |path: &str, stored: &str| {
+        let namespace = if stored.len() > path.len() { path } else { stored };
+        Error::invalid_input(
+            operation,
+            format!(
+                "attribute {path:?} would be both a value and a namespace: {stored:?} is stored; \
+                 remove_attribute({namespace:?}) first"
+            ),
+        )
+    };
+    let mut under = conn
+        .prepare_cached("SELECT name FROM attrs WHERE item_id = ?1 AND name > ?2 AND name < ?3 LIMIT 1")
+        .map_err(|error| Error::db(operation, error))?;
+    let mut exact = conn
+        .prepare_cached("SELECT 1 FROM attrs WHERE item_id = ?1 AND name = ?2")
+        .map_err(|error| Error::db(operation, error))?;
+    for (path, _, _) in attributes {
+        // Every name under `path.` sorts between `path.` and `path/` ('/' follows '.').
+        let inside: Option<String> = under
+            .query_row(params![id, format!("{path}."), format!("{path}/")], |row| row.get(0))
+            .optional()
+            .map_err(|error| Error::db(operation, error))?;
+        if let Some(stored) = inside {
+            return Err(conflict(path, &stored));
+        }
+        for (end, _) in path.match_indices('.') {
+            let ancestor = &path[..end];
+            if exact.exists(params![id, ancestor]).map_err(|error| Error::db(operation, error))? {
+                return Err(conflict(path, ancestor));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn insert_attributes(

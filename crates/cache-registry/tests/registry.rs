@@ -822,3 +822,27 @@ fn not_is_the_exact_complement_over_missing_labels_and_never_read_items() {
     assert_eq!(ns(&registry, Filter::not(Filter::last_read_after(hour_ago))), [2, 3]);
     assert_eq!(ns(&registry, Filter::not(Filter::last_read_before(hour_ago))), [1, 2, 3]);
 }
+
+#[test]
+fn an_attribute_cannot_be_a_value_and_a_namespace_at_once() {
+    let (_dir, registry) = registry();
+    let item = registry
+        .create("u", &json!({}), &NewItem::new().attr("model", Attributes::new().with("layers", 3)).attr("size", 1))
+        .unwrap();
+    let before = item.attributes().unwrap();
+
+    let error = item.set_attributes(&Attributes::new().with("model", 3)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("model.layers"), "{error}");
+    let error = item.set_attributes(&Attributes::new().with("size", Attributes::new().with("bytes", 10))).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("size"), "{error}");
+    assert_eq!(item.attributes().unwrap(), before, "a refused change changes nothing");
+    assert_eq!(registry.search(Filter::attr("model").exists()).unwrap().len(), 0);
+
+    // Same-kind updates and removing first both work.
+    item.set_attributes(&Attributes::new().with("model", Attributes::new().with("layers", 4))).unwrap();
+    item.remove_attribute("model").unwrap();
+    item.set_attributes(&Attributes::new().with("model", 3)).unwrap();
+    assert_eq!(item.attributes().unwrap().get("model"), Some(&AttrValue::Int(3)));
+}
