@@ -237,7 +237,7 @@ const CLEANUPS: usize = 3;
 const RACE_TRASH_BATCH: usize = 2;
 /// Trash rows the cleaner adds before each cleanup, so each one has a long list of files to
 /// remove while the racers commit (the issue saw the bug with 4 000).
-const CLEANER_FILL: usize = 1_000;
+const CLEANER_FILL: usize = 300;
 
 /// Rounds until the parent creates the stop file in the registry directory (bounded, so a
 /// racer whose parent died stops by itself).
