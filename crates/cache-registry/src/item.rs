@@ -2,94 +2,15 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use rusqlite::types::Value as SqlValue;
-
 use crate::attr::{self, AttrValue, Attributes};
+use crate::db::Row;
 use crate::error::{Error, ErrorKind, Result};
 use crate::read::Reader;
-use crate::registry::Registry;
-use crate::write::Writer;
-
-/// Where an item is in its life.
-///
-/// ```text
-/// Uninitialized ──> Write ──> Ready
-///       │             └─────> Failed
-///       └───────────────────> Failed
-/// any status but Trash ─────> Trash
-/// ```
-///
-/// Every change is one conditional SQL update, so two processes racing for the same change
-/// cannot both win: the loser gets [`ErrorKind::InvalidTransition`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Status {
-    /// Created; nobody has started writing its file.
-    Uninitialized,
-    /// A [`Writer`] is (or was, if its process died) filling the file.
-    Write,
-    /// The file is complete and may be read.
-    Ready,
-    /// Writing failed or was abandoned; cleanup removes it.
-    Failed,
-    /// Marked for removal; cleanup removes it.
-    Trash,
-}
-
-impl Status {
-    /// Every status, in code order.
-    pub const ALL: [Status; 5] = [Status::Uninitialized, Status::Write, Status::Ready, Status::Failed, Status::Trash];
-
-    pub(crate) fn code(self) -> i64 {
-        match self {
-            Status::Uninitialized => 0,
-            Status::Write => 1,
-            Status::Ready => 2,
-            Status::Failed => 3,
-            Status::Trash => 4,
-        }
-    }
-
-    pub(crate) fn from_code(code: i64) -> Option<Status> {
-        Status::ALL.into_iter().find(|status| status.code() == code)
-    }
-
-    /// The statuses an item may move to `self` from.
-    pub fn allowed_from(self) -> &'static [Status] {
-        match self {
-            Status::Uninitialized => &[],
-            Status::Write => &[Status::Uninitialized],
-            Status::Ready => &[Status::Write],
-            Status::Failed => &[Status::Uninitialized, Status::Write],
-            Status::Trash => &[Status::Uninitialized, Status::Write, Status::Ready, Status::Failed],
-        }
-    }
-
-    /// The set of [`allowed_from`](Status::allowed_from) as a bit mask over codes, which the
-    /// transition SQL takes as one bound parameter.
-    pub(crate) fn allowed_from_mask(self) -> i64 {
-        self.allowed_from().iter().fold(0, |mask, status| mask | (1 << status.code()))
-    }
-
-    /// Lowercase name, as in `Display`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Uninitialized => "uninitialized",
-            Status::Write => "write",
-            Status::Ready => "ready",
-            Status::Failed => "failed",
-            Status::Trash => "trash",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::status::Status;
+use crate::store::Store;
 
 /// What to record with a new version besides its URI and params.
 ///
@@ -172,54 +93,13 @@ fn ext_of_uri(uri: &str) -> String {
     }
 }
 
-/// One stored row of `items`.
-#[derive(Debug, Clone)]
-pub(crate) struct Row {
-    pub(crate) id: i64,
-    pub(crate) key: String,
-    pub(crate) version: i64,
-    pub(crate) uri: String,
-    pub(crate) params: String,
-    pub(crate) status: Status,
-    pub(crate) file_name: String,
-    pub(crate) ext: String,
-    pub(crate) label: Option<String>,
-    pub(crate) created: i64,
-    pub(crate) last_read: Option<i64>,
-    pub(crate) read_count: i64,
-    pub(crate) size: Option<i64>,
-}
-
-impl Row {
-    /// Maps a row selected with the registry's `select_items!` column list, in its order.
-    pub(crate) fn from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-        let code: i64 = row.get(5)?;
-        let status = Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(5, code))?;
-        Ok(Row {
-            id: row.get(0)?,
-            key: row.get(1)?,
-            version: row.get(2)?,
-            uri: row.get(3)?,
-            params: row.get(4)?,
-            status,
-            file_name: row.get(6)?,
-            ext: row.get(7)?,
-            label: row.get(8)?,
-            created: row.get(9)?,
-            last_read: row.get(10)?,
-            read_count: row.get(11)?,
-            size: row.get(12)?,
-        })
-    }
-}
-
 /// One version of one cached file, as the registry saw it when this value was read.
 ///
 /// The fields are a snapshot: another process may change the status meanwhile;
 /// [`refresh`](Item::refresh) reads it again. Status changes made through this value update it.
 #[derive(Clone)]
 pub struct Item {
-    pub(crate) registry: Registry,
+    pub(crate) store: Arc<Store>,
     pub(crate) row: Row,
 }
 
@@ -310,7 +190,7 @@ impl Item {
 
     /// Where the file lives (or will, once written).
     pub fn path(&self) -> PathBuf {
-        self.registry.file_path(&self.row.file_name)
+        self.store.file_path(&self.row.file_name)
     }
 
     /// Reads this item's record again.
@@ -319,7 +199,7 @@ impl Item {
     ///
     /// [`ErrorKind::NotFound`] if cleanup removed it; database errors.
     pub fn refresh(&mut self) -> Result<()> {
-        let row = self.registry.row_by_id(self.row.id, "refresh")?;
+        let row = self.store.db.row_by_id(self.row.id, "refresh")?;
         self.row =
             row.ok_or_else(|| Error::new(ErrorKind::NotFound, "refresh").with_context("the item was removed"))?;
         Ok(())
@@ -331,7 +211,7 @@ impl Item {
     ///
     /// Database errors.
     pub fn attributes(&self) -> Result<Attributes> {
-        self.registry.attributes_of(self.row.id)
+        self.store.db.attributes(self.row.id)
     }
 
     /// Sets attributes, replacing those with the same paths and keeping the rest, in one transaction.
@@ -345,7 +225,7 @@ impl Item {
     /// [`ErrorKind::InvalidInput`] for a name with a `.`, a non-finite float, or a value where a
     /// namespace is stored (or the reverse), naming both paths; database errors.
     pub fn set_attributes(&self, attributes: &Attributes) -> Result<()> {
-        self.registry.set_attributes(self.row.id, attributes)
+        self.store.db.set_attributes(self.row.id, &attributes.flatten("set attributes")?)
     }
 
     /// Removes the attribute at `path` and, if it is a namespace, everything under it.
@@ -355,26 +235,12 @@ impl Item {
     ///
     /// Database errors.
     pub fn remove_attribute(&self, path: &str) -> Result<usize> {
-        self.registry.remove_attribute(self.row.id, path)
-    }
-
-    /// Claims this version for writing (`Uninitialized -> Write`) and returns the guard that
-    /// fills the file: [`Writer::commit`] marks it Ready; dropping the guard uncommitted marks
-    /// it Failed.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidTransition`] unless the item is Uninitialized (another writer got
-    /// it first); I/O errors creating the file.
-    pub fn write(&self) -> Result<Writer> {
-        let mut item = self.clone();
-        item.set_status(Status::Write)?;
-        Writer::start(item)
+        self.store.db.remove_attribute(self.row.id, path)
     }
 
     /// Moves this version to `status`, atomically checking the current status.
     ///
-    /// Use [`write`](Item::write) rather than this to start writing and [`Writer::commit`] to
+    /// Use [`write`](Item::write) rather than this to start writing and [`Writer::commit`](crate::Writer::commit) to
     /// mark Ready: those also manage the file.
     ///
     /// # Errors
@@ -382,7 +248,7 @@ impl Item {
     /// [`ErrorKind::InvalidTransition`] when the stored status does not allow it (the context
     /// names both); [`ErrorKind::NotFound`] if the item was removed.
     pub fn set_status(&mut self, status: Status) -> Result<()> {
-        self.registry.transition(self.row.id, status, None, "set status")?;
+        self.store.db.transition(self.row.id, status, None, "set status")?;
         self.row.status = status;
         Ok(())
     }
@@ -411,8 +277,8 @@ impl Item {
     /// `io::ErrorKind::OutOfMemory` when an xz stream needs more decoder memory than
     /// [`RegistryBuilder::xz_memory_limit`](crate::RegistryBuilder::xz_memory_limit).
     pub fn open(&self) -> Result<Reader> {
-        let reader = crate::read::open(&self.path(), &self.row.ext, self.registry.read_limits())?;
-        self.registry.record_read(self.row.id)?;
+        let reader = crate::read::open(&self.path(), &self.row.ext, self.store.read_limits)?;
+        self.store.db.record_read(self.row.id)?;
         Ok(reader)
     }
 
@@ -425,8 +291,8 @@ impl Item {
     /// file is not an archive; [`ErrorKind::Unsupported`] for an encrypted or exotically
     /// compressed zip member; [`ErrorKind::FileMissing`]; I/O and database errors.
     pub fn open_member(&self, name: &str) -> Result<Reader> {
-        let reader = crate::read::open_member(&self.path(), &self.row.ext, name, self.registry.read_limits())?;
-        self.registry.record_read(self.row.id)?;
+        let reader = crate::read::open_member(&self.path(), &self.row.ext, name, self.store.read_limits)?;
+        self.store.db.record_read(self.row.id)?;
         Ok(reader)
     }
 
@@ -436,7 +302,7 @@ impl Item {
     ///
     /// As [`open_member`](Item::open_member).
     pub fn members(&self) -> Result<Vec<String>> {
-        crate::read::members(&self.path(), &self.row.ext, self.registry.read_limits())
+        crate::read::members(&self.path(), &self.row.ext, self.store.read_limits)
     }
 
     /// Opens the stored bytes as they are, without decoding, and counts the read.
@@ -446,23 +312,8 @@ impl Item {
     /// [`ErrorKind::FileMissing`]; I/O and database errors.
     pub fn open_raw(&self) -> Result<Reader> {
         let reader = crate::read::open_raw(&self.path())?;
-        self.registry.record_read(self.row.id)?;
+        self.store.db.record_read(self.row.id)?;
         Ok(reader)
-    }
-}
-
-/// What [`Registry::best_or_new`] found.
-#[derive(Debug)]
-pub enum BestOrNew {
-    /// The newest Ready version.
-    Found(Item),
-    /// There was none: a new version, already in [`Status::Write`], for the caller to fill.
-    New(Writer),
-}
-
-pub(crate) fn attr_from_row(name: String, kind: i64, value: SqlValue, into: &mut Attributes) {
-    if let Some(value) = AttrValue::from_sql(kind, value) {
-        into.insert_path(&name, value);
     }
 }
 
@@ -479,15 +330,5 @@ mod tests {
         assert!(NewItem::new().ext("../etc").resolved_ext("u").is_err());
         assert!(NewItem::new().ext("a/b").resolved_ext("u").is_err());
         assert_eq!(NewItem::new().ext("csv.gz").resolved_ext("u").unwrap(), "csv.gz");
-    }
-
-    #[test]
-    fn transition_masks_match_the_lifecycle() {
-        assert_eq!(Status::Ready.allowed_from_mask(), 1 << Status::Write.code());
-        assert_eq!(Status::Uninitialized.allowed_from_mask(), 0);
-        for status in Status::ALL {
-            assert_eq!(Status::from_code(status.code()), Some(status));
-            assert!(!Status::Trash.allowed_from().contains(&Status::Trash));
-        }
     }
 }

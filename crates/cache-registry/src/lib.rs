@@ -46,23 +46,34 @@
 //! needs a system library.
 #![doc(test(attr(deny(warnings))))]
 
+// Layers, each using only those listed before it: values and errors; filters compiled to
+// SQL text; `db`, which runs every SQL statement; `store`, what every handle shares; file
+// decoding; then `Item`, `Writer`, cleanup, and `Registry` on top.
 mod attr;
-mod cleanup;
 mod error;
-mod item;
 mod key;
+mod status;
+
 mod query;
+
+mod db;
+
 mod read;
-mod registry;
-mod schema;
+mod store;
+
+mod item;
 mod write;
+
+mod cleanup;
+mod registry;
 
 pub use attr::{AttrValue, Attributes};
 pub use cleanup::{Cleanup, CleanupReport, Reason, Removed};
 pub use error::{Error, ErrorKind, Result};
-pub use item::{BestOrNew, Item, NewItem, Status};
+pub use item::{Item, NewItem};
 pub use key::{canonical_params, item_key};
 pub use query::{AttrFilter, Filter, Order, Query};
 pub use read::Reader;
-pub use registry::{DATABASE_FILE, FILES_DIR, Registry, RegistryBuilder};
+pub use registry::{BestOrNew, DATABASE_FILE, FILES_DIR, Registry, RegistryBuilder};
+pub use status::Status;
 pub use write::Writer;

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::attr::{self, AttrValue, Kind};
 use crate::error::{Error, Result};
-use crate::item::Status;
 use crate::key::{canonical_params, key_of};
+use crate::status::Status;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

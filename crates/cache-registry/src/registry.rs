@@ -1,32 +1,22 @@
-//! The registry handle: opening, the connection pool, and every SQL statement but search's.
+//! The registry handle: opening, lookups, and the entry points to items, writers and cleanup.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use crate::attr::{self, Attributes};
 use crate::cleanup::{Cleanup, CleanupReport};
+use crate::db::{Db, NewRow, Row, Settings};
 use crate::error::{Error, ErrorKind, Result};
-use crate::item::{BestOrNew, Item, NewItem, Row, Status, attr_from_row};
+use crate::item::{Item, NewItem};
 use crate::key::{canonical_params, key_of};
 use crate::query::Query;
-use crate::read::Limits as ReadLimits;
+use crate::read::Limits;
+use crate::status::Status;
+use crate::store::Store;
 use crate::write::Writer;
-
-/// `SELECT <every item column> FROM items <rest>` as a literal, so hot lookups build no string.
-macro_rules! select_items {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, key, version, uri, params, status, file_name, ext, label, created, last_read, read_count, size ",
-            "FROM items ",
-            $rest
-        )
-    };
-}
 
 /// The SQLite file's name inside the registry directory.
 pub const DATABASE_FILE: &str = "registry.sqlite3";
@@ -57,27 +47,15 @@ const DEFAULT_XZ_MEMORY_LIMIT: u64 = 128 << 20;
 /// a read lock, and every status change is one conditional `UPDATE`.
 #[derive(Clone)]
 pub struct Registry {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    dir: PathBuf,
-    files: PathBuf,
-    database: PathBuf,
-    busy_timeout: Duration,
-    sync_files: bool,
-    max_idle: usize,
-    page_cache: u64,
-    read_limits: ReadLimits,
-    idle: Mutex<Vec<Connection>>,
+    store: Arc<Store>,
 }
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("dir", &self.inner.dir)
-            .field("busy_timeout", &self.inner.busy_timeout)
-            .field("sync_files", &self.inner.sync_files)
+            .field("dir", &self.store.dir)
+            .field("busy_timeout", &self.store.db.busy_timeout())
+            .field("sync_files", &self.store.sync_files)
             .finish_non_exhaustive()
     }
 }
@@ -158,21 +136,20 @@ impl RegistryBuilder {
         }
         let files = self.dir.join(FILES_DIR);
         std::fs::create_dir_all(&files).map_err(|error| Error::io("open", &files, error))?;
-        let registry = Registry {
-            inner: Arc::new(Inner {
-                database: self.dir.join(DATABASE_FILE),
-                dir: self.dir,
-                files,
-                busy_timeout: self.busy_timeout,
-                sync_files: self.sync_files,
-                max_idle: self.max_idle,
-                page_cache: self.page_cache,
-                read_limits: ReadLimits { xz_memory: self.xz_memory_limit },
-                idle: Mutex::new(Vec::new()),
-            }),
+        let db = Db::open(Settings {
+            database: self.dir.join(DATABASE_FILE),
+            busy_timeout: self.busy_timeout,
+            max_idle: self.max_idle,
+            page_cache: self.page_cache,
+        })?;
+        let store = Store {
+            db,
+            dir: self.dir,
+            files,
+            sync_files: self.sync_files,
+            read_limits: Limits { xz_memory: self.xz_memory_limit },
         };
-        registry.with_conn("open", crate::schema::migrate)?;
-        Ok(registry)
+        Ok(Registry { store: Arc::new(store) })
     }
 }
 
@@ -229,7 +206,7 @@ impl Registry {
 
     /// The registry's directory.
     pub fn dir(&self) -> &Path {
-        &self.inner.dir
+        &self.store.dir
     }
 
     /// Records a new version of the item `uri` + `params` in [`Status::Uninitialized`]; its
@@ -241,8 +218,19 @@ impl Registry {
     /// [`ErrorKind::InvalidInput`] for params that are not JSON, a bad extension or bad
     /// attributes; [`ErrorKind::Busy`]; database errors.
     pub fn create<P: Serialize + ?Sized>(&self, uri: &str, params: &P, options: &NewItem) -> Result<Item> {
-        let row = self.insert(uri, params, options, Status::Uninitialized, "create")?;
-        Ok(self.item(row))
+        let canonical = canonical_params(params)?;
+        let key = key_of(uri, &canonical);
+        let ext = options.resolved_ext(uri)?;
+        let attributes = options.attributes.flatten("create")?;
+        let new = NewRow {
+            key: &key,
+            uri,
+            params: &canonical,
+            status: Status::Uninitialized,
+            ext: &ext,
+            label: options.label.as_deref(),
+        };
+        Ok(self.item(self.store.db.insert(&new, &attributes, "create")?))
     }
 
     /// The version `version` of the item with `key`, whatever its status.
@@ -252,15 +240,7 @@ impl Registry {
     /// Database errors.
     pub fn get(&self, key: &str, version: u64) -> Result<Option<Item>> {
         let version = i64::try_from(version).unwrap_or(i64::MAX);
-        let sql = select_items!("WHERE key = ?1 AND version = ?2");
-        let row = self.with_conn("get", |conn| {
-            let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db("get", error))?;
-            statement
-                .query_row(params![key, version], Row::from_sql)
-                .optional()
-                .map_err(|error| Error::db("get", error))
-        })?;
-        Ok(row.map(|row| self.item(row)))
+        Ok(self.store.db.get(key, version)?.map(|row| self.item(row)))
     }
 
     /// The newest [`Ready`](Status::Ready) version of `uri` + `params`.
@@ -270,8 +250,7 @@ impl Registry {
     /// [`ErrorKind::InvalidInput`] for params that are not JSON; database errors.
     pub fn best<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Option<Item>> {
         let key = key_of(uri, &canonical_params(params)?);
-        let row = self.with_conn("best", |conn| best_row(conn, &key, "best"))?;
-        Ok(row.map(|row| self.item(row)))
+        Ok(self.store.db.best(&key)?.map(|row| self.item(row)))
     }
 
     /// The newest Ready version of `uri` + `params`, or, when there is none, a new version in
@@ -288,18 +267,15 @@ impl Registry {
         let key = key_of(uri, &canonical);
         let ext = options.resolved_ext(uri)?;
         let attributes = options.attributes.flatten("best or new")?;
-        let found = self.with_conn("best or new", |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|error| Error::db("best or new", error))?;
-            if let Some(row) = best_row(&tx, &key, "best or new")? {
-                return Ok(Ok(row));
-            }
-            let new = NewRow { key: &key, uri, params: &canonical, status: Status::Write, ext: &ext, options };
-            let row = insert_row(&tx, &new, &attributes, "best or new")?;
-            tx.commit().map_err(|error| Error::db("best or new", error))?;
-            Ok(Err(row))
-        })?;
+        let new = NewRow {
+            key: &key,
+            uri,
+            params: &canonical,
+            status: Status::Write,
+            ext: &ext,
+            label: options.label.as_deref(),
+        };
+        let found = self.store.db.best_or_insert(&new, &attributes, "best or new")?;
         match found {
             Ok(row) => Ok(BestOrNew::Found(self.item(row))),
             Err(row) => Ok(BestOrNew::New(Writer::start(self.item(row))?)),
@@ -313,13 +289,7 @@ impl Registry {
     /// [`ErrorKind::InvalidInput`] for params that are not JSON; database errors.
     pub fn versions<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Vec<Item>> {
         let key = key_of(uri, &canonical_params(params)?);
-        let sql = select_items!("WHERE key = ?1 ORDER BY version");
-        let rows = self.with_conn("versions", |conn| {
-            let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db("versions", error))?;
-            let rows = statement.query_map([&key], Row::from_sql).map_err(|error| Error::db("versions", error))?;
-            rows.collect::<rusqlite::Result<Vec<Row>>>().map_err(|error| Error::db("versions", error))
-        })?;
-        Ok(rows.into_iter().map(|row| self.item(row)).collect())
+        Ok(self.store.db.versions(&key)?.into_iter().map(|row| self.item(row)).collect())
     }
 
     /// The items matching `query` (a [`Filter`](crate::Filter) or a [`Query`]), newest first
@@ -331,16 +301,7 @@ impl Registry {
     /// or a non-finite float, an `in` list mixing kinds, a path with an empty part; database
     /// errors.
     pub fn search(&self, query: impl Into<Query>) -> Result<Vec<Item>> {
-        let query = query.into();
-        let (sql, values) = query.to_sql(select_items!(""))?;
-        let rows = self.with_conn("search", |conn| {
-            let mut statement = conn.prepare_cached(&sql).map_err(|error| Error::db("search", error))?;
-            let rows = statement
-                .query_map(rusqlite::params_from_iter(values.iter()), Row::from_sql)
-                .map_err(|error| Error::db("search", error))?;
-            rows.collect::<rusqlite::Result<Vec<Row>>>().map_err(|error| Error::db("search", error))
-        })?;
-        Ok(rows.into_iter().map(|row| self.item(row)).collect())
+        Ok(self.store.db.search(&query.into())?.into_iter().map(|row| self.item(row)).collect())
     }
 
     /// Removes what `plan` says may go and reports it; see [`Cleanup`].
@@ -349,331 +310,19 @@ impl Registry {
     ///
     /// [`ErrorKind::Busy`]; database errors; I/O errors other than a file already being gone.
     pub fn cleanup(&self, plan: &Cleanup) -> Result<CleanupReport> {
-        crate::cleanup::run(self, plan)
+        crate::cleanup::run(&self.store, plan)
     }
 
-    pub(crate) fn item(&self, row: Row) -> Item {
-        Item { registry: self.clone(), row }
-    }
-
-    pub(crate) fn file_path(&self, file_name: &str) -> PathBuf {
-        self.inner.files.join(file_name)
-    }
-
-    pub(crate) fn files_dir(&self) -> &Path {
-        &self.inner.files
-    }
-
-    pub(crate) fn read_limits(&self) -> ReadLimits {
-        self.inner.read_limits
-    }
-
-    pub(crate) fn sync_files(&self) -> bool {
-        self.inner.sync_files
-    }
-
-    /// Runs `f` on a pooled connection.
-    pub(crate) fn with_conn<T>(
-        &self,
-        operation: &'static str,
-        f: impl FnOnce(&mut Connection) -> Result<T>,
-    ) -> Result<T> {
-        let pooled = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => self.connect(operation)?,
-        };
-        let result = f(&mut conn);
-        // A connection left inside a transaction (only if a rollback itself failed) is not reused.
-        if conn.is_autocommit() {
-            let mut idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < self.inner.max_idle {
-                idle.push(conn);
-            }
-        }
-        result
-    }
-
-    fn connect(&self, operation: &'static str) -> Result<Connection> {
-        let conn = Connection::open(&self.inner.database)
-            .map_err(|error| Error::db(operation, error).with_context(self.inner.database.display().to_string()))?;
-        conn.busy_timeout(self.inner.busy_timeout).map_err(|error| Error::db(operation, error))?;
-        // journal_mode answers with a row, so it is read rather than executed.
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(|error| Error::db(operation, error))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::new(ErrorKind::Database, operation)
-                .with_context(format!("the database refused WAL mode (it is in {mode} mode)")));
-        }
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(|error| Error::db(operation, error))?;
-        // A negative cache_size is in KiB. PRAGMA takes no bound parameters; this is a number.
-        let kib = i64::try_from(self.inner.page_cache / 1024).unwrap_or(i64::MAX).max(1);
-        conn.execute_batch(&format!("PRAGMA cache_size = -{kib}")).map_err(|error| Error::db(operation, error))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        Ok(conn)
-    }
-
-    fn insert<P: Serialize + ?Sized>(
-        &self,
-        uri: &str,
-        params: &P,
-        options: &NewItem,
-        status: Status,
-        operation: &'static str,
-    ) -> Result<Row> {
-        let canonical = canonical_params(params)?;
-        let key = key_of(uri, &canonical);
-        let ext = options.resolved_ext(uri)?;
-        let attributes = options.attributes.flatten(operation)?;
-        self.with_conn(operation, |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|error| Error::db(operation, error))?;
-            let new = NewRow { key: &key, uri, params: &canonical, status, ext: &ext, options };
-            let row = insert_row(&tx, &new, &attributes, operation)?;
-            tx.commit().map_err(|error| Error::db(operation, error))?;
-            Ok(row)
-        })
-    }
-
-    pub(crate) fn row_by_id(&self, id: i64, operation: &'static str) -> Result<Option<Row>> {
-        let sql = select_items!("WHERE id = ?1");
-        self.with_conn(operation, |conn| {
-            let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db(operation, error))?;
-            statement.query_row([id], Row::from_sql).optional().map_err(|error| Error::db(operation, error))
-        })
-    }
-
-    /// Moves item `id` to `to` if its stored status allows it, in one statement; `size` is
-    /// recorded with it when given.
-    pub(crate) fn transition(&self, id: i64, to: Status, size: Option<u64>, operation: &'static str) -> Result<()> {
-        let size = size.map(|size| i64::try_from(size).unwrap_or(i64::MAX));
-        self.with_conn(operation, |conn| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE items SET status = ?1, size = coalesce(?2, size) \
-                     WHERE id = ?3 AND ((1 << status) & ?4) != 0",
-                )
-                .and_then(|mut statement| statement.execute(params![to.code(), size, id, to.allowed_from_mask()]))
-                .map_err(|error| Error::db(operation, error))?;
-            if changed == 1 {
-                return Ok(());
-            }
-            let current: Option<i64> = conn
-                .prepare_cached("SELECT status FROM items WHERE id = ?1")
-                .and_then(|mut statement| statement.query_row([id], |row| row.get(0)).optional())
-                .map_err(|error| Error::db(operation, error))?;
-            Err(match current.and_then(Status::from_code) {
-                None => Error::new(ErrorKind::NotFound, operation).with_context("the item was removed"),
-                Some(from) => {
-                    Error::new(ErrorKind::InvalidTransition, operation).with_context(format!("{from} -> {to}"))
-                }
-            })
-        })
-    }
-
-    pub(crate) fn record_read(&self, id: i64) -> Result<()> {
-        let now = attr::micros(SystemTime::now());
-        self.with_conn("open", |conn| {
-            conn.prepare_cached("UPDATE items SET read_count = read_count + 1, last_read = ?2 WHERE id = ?1")
-                .and_then(|mut statement| statement.execute(params![id, now]))
-                .map_err(|error| Error::db("open", error))?;
-            Ok(())
-        })
-    }
-
-    pub(crate) fn attributes_of(&self, id: i64) -> Result<Attributes> {
-        self.with_conn("attributes", |conn| {
-            let mut statement = conn
-                .prepare_cached("SELECT name, kind, value FROM attrs WHERE item_id = ?1 ORDER BY name")
-                .map_err(|error| Error::db("attributes", error))?;
-            let mut rows = statement.query([id]).map_err(|error| Error::db("attributes", error))?;
-            let mut attributes = Attributes::new();
-            while let Some(row) = rows.next().map_err(|error| Error::db("attributes", error))? {
-                let name: String = row.get(0).map_err(|error| Error::db("attributes", error))?;
-                let kind: i64 = row.get(1).map_err(|error| Error::db("attributes", error))?;
-                let value: rusqlite::types::Value = row.get(2).map_err(|error| Error::db("attributes", error))?;
-                attr_from_row(name, kind, value, &mut attributes);
-            }
-            Ok(attributes)
-        })
-    }
-
-    pub(crate) fn set_attributes(&self, id: i64, attributes: &Attributes) -> Result<()> {
-        let flat = attributes.flatten("set attributes")?;
-        self.with_conn("set attributes", |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|error| Error::db("set attributes", error))?;
-            let exists = tx
-                .prepare_cached("SELECT 1 FROM items WHERE id = ?1")
-                .and_then(|mut statement| statement.exists([id]))
-                .map_err(|error| Error::db("set attributes", error))?;
-            if !exists {
-                return Err(Error::new(ErrorKind::NotFound, "set attributes").with_context("the item was removed"));
-            }
-            refuse_leaf_namespace_conflicts(&tx, id, &flat, "set attributes")?;
-            insert_attributes(&tx, id, &flat, "set attributes")?;
-            tx.commit().map_err(|error| Error::db("set attributes", error))
-        })
-    }
-
-    pub(crate) fn remove_attribute(&self, id: i64, path: &str) -> Result<usize> {
-        self.with_conn("remove attribute", |conn| {
-            conn.prepare_cached(
-                "DELETE FROM attrs WHERE item_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '.')",
-            )
-            .and_then(|mut statement| statement.execute(params![id, path]))
-            .map_err(|error| Error::db("remove attribute", error))
-        })
+    fn item(&self, row: Row) -> Item {
+        Item { store: Arc::clone(&self.store), row }
     }
 }
 
-fn best_row(conn: &Connection, key: &str, operation: &'static str) -> Result<Option<Row>> {
-    let sql = select_items!("WHERE key = ?1 AND status = ?2 ORDER BY version DESC LIMIT 1");
-    let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db(operation, error))?;
-    statement
-        .query_row(params![key, Status::Ready.code()], Row::from_sql)
-        .optional()
-        .map_err(|error| Error::db(operation, error))
-}
-
-struct NewRow<'a> {
-    key: &'a str,
-    uri: &'a str,
-    params: &'a str,
-    status: Status,
-    ext: &'a str,
-    options: &'a NewItem,
-}
-
-/// Inserts the next version of `new.key`; the caller's transaction makes taking the next
-/// version and id and inserting the row atomic.
-fn insert_row(
-    conn: &Connection,
-    new: &NewRow<'_>,
-    attributes: &[(String, attr::Kind, rusqlite::types::Value)],
-    operation: &'static str,
-) -> Result<Row> {
-    // Both from high-water marks, never from the rows that still exist: see schema version 2.
-    let version: i64 = conn
-        .prepare_cached(
-            "INSERT INTO key_versions (key, last) VALUES (?1, 1) \
-             ON CONFLICT (key) DO UPDATE SET last = last + 1 RETURNING last",
-        )
-        .and_then(|mut statement| statement.query_row([new.key], |row| row.get(0)))
-        .map_err(|error| Error::db(operation, error))?;
-    let id: i64 = conn
-        .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'item_id' RETURNING value")
-        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
-        .map_err(|error| Error::db(operation, error))?;
-    let file_name = if new.ext.is_empty() {
-        format!("{}-{version}", new.key)
-    } else {
-        format!("{}-{version}.{}", new.key, new.ext)
-    };
-    let created = attr::micros(SystemTime::now());
-    conn.prepare_cached(
-        "INSERT INTO items (id, key, version, uri, params, status, file_name, ext, label, created) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )
-    .and_then(|mut statement| {
-        statement.execute(params![
-            id,
-            new.key,
-            version,
-            new.uri,
-            new.params,
-            new.status.code(),
-            file_name,
-            new.ext,
-            new.options.label,
-            created
-        ])
-    })
-    .map_err(|error| Error::db(operation, error))?;
-    insert_attributes(conn, id, attributes, operation)?;
-    Ok(Row {
-        id,
-        key: new.key.to_owned(),
-        version,
-        uri: new.uri.to_owned(),
-        params: new.params.to_owned(),
-        status: new.status,
-        file_name,
-        ext: new.ext.to_owned(),
-        label: new.options.label.clone(),
-        created,
-        last_read: None,
-        read_count: 0,
-        size: None,
-    })
-}
-
-/// Refuses to store a leaf at a path that is a namespace of stored leaves (`model` while
-/// `model.layers` is stored), or under a path that is a stored leaf (`size.bytes` while `size`
-/// is). Both would be kept, and `attributes()` would show one while search matched the other.
-/// One `Attributes` value cannot hold such a pair itself, so only stored rows are checked.
-fn refuse_leaf_namespace_conflicts(
-    conn: &Connection,
-    id: i64,
-    attributes: &[(String, attr::Kind, rusqlite::types::Value)],
-    operation: &'static str,
-) -> Result<()> {
-    let conflict = |path: &str, stored: &str| {
-        let namespace = if stored.len() > path.len() { path } else { stored };
-        Error::invalid_input(
-            operation,
-            format!(
-                "attribute {path:?} would be both a value and a namespace: {stored:?} is stored; \
-                 remove_attribute({namespace:?}) first"
-            ),
-        )
-    };
-    let mut under = conn
-        .prepare_cached("SELECT name FROM attrs WHERE item_id = ?1 AND name > ?2 AND name < ?3 LIMIT 1")
-        .map_err(|error| Error::db(operation, error))?;
-    let mut exact = conn
-        .prepare_cached("SELECT 1 FROM attrs WHERE item_id = ?1 AND name = ?2")
-        .map_err(|error| Error::db(operation, error))?;
-    for (path, _, _) in attributes {
-        // Every name under `path.` sorts between `path.` and `path/` ('/' follows '.').
-        let inside: Option<String> = under
-            .query_row(params![id, format!("{path}."), format!("{path}/")], |row| row.get(0))
-            .optional()
-            .map_err(|error| Error::db(operation, error))?;
-        if let Some(stored) = inside {
-            return Err(conflict(path, &stored));
-        }
-        for (end, _) in path.match_indices('.') {
-            let ancestor = &path[..end];
-            if exact.exists(params![id, ancestor]).map_err(|error| Error::db(operation, error))? {
-                return Err(conflict(path, ancestor));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn insert_attributes(
-    conn: &Connection,
-    id: i64,
-    attributes: &[(String, attr::Kind, rusqlite::types::Value)],
-    operation: &'static str,
-) -> Result<()> {
-    if attributes.is_empty() {
-        return Ok(());
-    }
-    let mut statement = conn
-        .prepare_cached(
-            "INSERT INTO attrs (item_id, name, kind, value) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (item_id, name) DO UPDATE SET kind = excluded.kind, value = excluded.value",
-        )
-        .map_err(|error| Error::db(operation, error))?;
-    for (name, kind, value) in attributes {
-        statement.execute(params![id, name, kind.code(), value]).map_err(|error| Error::db(operation, error))?;
-    }
-    Ok(())
+/// What [`Registry::best_or_new`] found.
+#[derive(Debug)]
+pub enum BestOrNew {
+    /// The newest Ready version.
+    Found(Item),
+    /// There was none: a new version, already in [`Status::Write`], for the caller to fill.
+    New(Writer),
 }

@@ -6,7 +6,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::item::{Item, Status};
+use crate::item::Item;
+use crate::status::Status;
+use crate::store::temp_name;
 
 /// Fills the file of a version in [`Status::Write`]; get one from [`Item::write`] or
 /// [`Registry::best_or_new`](crate::Registry::best_or_new).
@@ -29,21 +31,32 @@ impl fmt::Debug for Writer {
     }
 }
 
-/// The partial file beside `final_name`.
-pub(crate) fn temp_name(final_name: &str) -> String {
-    format!("{final_name}.part")
+impl Item {
+    /// Claims this version for writing (`Uninitialized -> Write`) and returns the guard that
+    /// fills the file: [`Writer::commit`] marks it Ready; dropping the guard uncommitted marks
+    /// it Failed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidTransition`] unless the item is Uninitialized (another writer got
+    /// it first); I/O errors creating the file.
+    pub fn write(&self) -> Result<Writer> {
+        let mut item = self.clone();
+        item.set_status(Status::Write)?;
+        Writer::start(item)
+    }
 }
 
 impl Writer {
     /// Starts writing `item`, which the caller has already moved to Write.
     pub(crate) fn start(item: Item) -> Result<Writer> {
-        let temp = item.registry.file_path(&temp_name(&item.row.file_name));
+        let temp = item.store.file_path(&temp_name(&item.row.file_name));
         let file = match create_new_private(&temp) {
             Ok(file) => file,
             Err(error) => {
                 let error = Error::io("write", &temp, error);
                 // The claim is released so the version does not sit in Write forever.
-                let _ = item.registry.transition(item.row.id, Status::Failed, None, "write");
+                let _ = item.store.db.transition(item.row.id, Status::Failed, None, "write");
                 return Err(error);
             }
         };
@@ -75,10 +88,10 @@ impl Writer {
         let final_path = self.item.path();
         if let Err(error) = self.finish_file(buffered, &final_path) {
             let _ = std::fs::remove_file(&self.temp);
-            let _ = self.item.registry.transition(self.item.row.id, Status::Failed, None, "commit");
+            let _ = self.item.store.db.transition(self.item.row.id, Status::Failed, None, "commit");
             return Err(error);
         }
-        self.item.registry.transition(self.item.row.id, Status::Ready, Some(self.written), "commit")?;
+        self.item.store.db.transition(self.item.row.id, Status::Ready, Some(self.written), "commit")?;
         let mut item = self.item.clone();
         item.row.status = Status::Ready;
         item.row.size = i64::try_from(self.written).ok();
@@ -87,13 +100,13 @@ impl Writer {
 
     fn finish_file(&self, buffered: BufWriter<File>, final_path: &std::path::Path) -> Result<()> {
         let file = buffered.into_inner().map_err(|error| Error::io("commit", &self.temp, error.into_error()))?;
-        if self.item.registry.sync_files() {
+        if self.item.store.sync_files {
             file.sync_all().map_err(|error| Error::io("commit", &self.temp, error))?;
         }
         drop(file);
         std::fs::rename(&self.temp, final_path).map_err(|error| Error::io("commit", final_path, error))?;
-        if self.item.registry.sync_files() {
-            sync_dir(self.item.registry.files_dir())?;
+        if self.item.store.sync_files {
+            sync_dir(self.item.store.files_dir())?;
         }
         Ok(())
     }
@@ -107,7 +120,7 @@ impl Writer {
     pub fn abort(mut self) -> Result<()> {
         self.file = None;
         let _ = std::fs::remove_file(&self.temp);
-        self.item.registry.transition(self.item.row.id, Status::Failed, None, "abort")
+        self.item.store.db.transition(self.item.row.id, Status::Failed, None, "abort")
     }
 }
 
@@ -161,7 +174,7 @@ impl Drop for Writer {
             // Nothing can be reported from a drop; a failure here leaves the version in Write,
             // which cleanup's stale-write rule removes.
             let _ = std::fs::remove_file(&self.temp);
-            let _ = self.item.registry.transition(self.item.row.id, Status::Failed, None, "drop writer");
+            let _ = self.item.store.db.transition(self.item.row.id, Status::Failed, None, "drop writer");
         }
     }
 }
