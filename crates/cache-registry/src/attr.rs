@@ -17,6 +17,22 @@ use crate::error::{Error, Result};
 pub enum AttrValue {
     /// A signed 64-bit integer.
     Int(i64),
+    /// An unsigned integer from a `u64` or `usize` too large for an [`Int`](AttrValue::Int).
+    ///
+    /// Attributes store integers as `i64`, so a value above `i64::MAX` cannot be stored: a
+    /// create, `set_attributes` or search with one fails with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the attribute, never
+    /// a wrap to a negative number. `From<u64>` and `From<usize>` give an `Int` whenever the
+    /// value fits, so this variant is seen only above `i64::MAX`; one built by hand that fits
+    /// is stored (and read back) as an `Int`.
+    ///
+    /// ```
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from(7u64), AttrValue::Int(7));
+    /// assert_eq!(AttrValue::from(u64::MAX), AttrValue::Unsigned(u64::MAX));
+    /// ```
+    Unsigned(u64),
     /// A finite 64-bit float (NaN and infinities are refused when stored).
     Float(f64),
     /// UTF-8 text.
@@ -30,19 +46,23 @@ pub enum AttrValue {
 }
 
 impl AttrValue {
-    /// The integer, if this is an [`Int`](AttrValue::Int).
+    /// The integer, if this is an [`Int`](AttrValue::Int) (or an
+    /// [`Unsigned`](AttrValue::Unsigned) that fits in one).
     pub fn as_int(&self) -> Option<i64> {
         match self {
             AttrValue::Int(value) => Some(*value),
+            AttrValue::Unsigned(value) => i64::try_from(*value).ok(),
             _ => None,
         }
     }
 
-    /// The number as a float, if this is an [`Int`](AttrValue::Int) or a [`Float`](AttrValue::Float).
+    /// The number as a float, if this is an [`Int`](AttrValue::Int), an
+    /// [`Unsigned`](AttrValue::Unsigned) or a [`Float`](AttrValue::Float).
     #[allow(clippy::cast_precision_loss, reason = "an int read as a float is asked for explicitly")]
     pub fn as_float(&self) -> Option<f64> {
         match self {
             AttrValue::Int(value) => Some(*value as f64),
+            AttrValue::Unsigned(value) => Some(*value as f64),
             AttrValue::Float(value) => Some(*value),
             _ => None,
         }
@@ -84,6 +104,15 @@ impl AttrValue {
     pub(crate) fn to_sql(&self, operation: &'static str) -> Result<Option<(Kind, SqlValue)>> {
         Ok(Some(match self {
             AttrValue::Int(value) => (Kind::Int, SqlValue::Integer(*value)),
+            AttrValue::Unsigned(value) => match i64::try_from(*value) {
+                Ok(value) => (Kind::Int, SqlValue::Integer(value)),
+                Err(_) => {
+                    return Err(Error::invalid_input(
+                        operation,
+                        format!("{value} is over i64::MAX, the largest attribute integer: store it as text or a float"),
+                    ));
+                }
+            },
             AttrValue::Float(value) if value.is_finite() => (Kind::Float, SqlValue::Real(*value)),
             AttrValue::Float(_) => return Err(Error::invalid_input(operation, "attribute floats must be finite")),
             AttrValue::Text(value) => (Kind::Text, SqlValue::Text(value.clone())),
@@ -104,6 +133,22 @@ impl AttrValue {
             (Kind::Bool, SqlValue::Integer(value)) => AttrValue::Bool(value != 0),
             _ => return None,
         })
+    }
+}
+
+/// `u64` and `usize` (`.attr("size", body.len())`): an [`AttrValue::Int`] when the value fits
+/// in `i64`, else an [`AttrValue::Unsigned`] that storing refuses.
+impl From<u64> for AttrValue {
+    fn from(value: u64) -> Self {
+        i64::try_from(value).map_or(AttrValue::Unsigned(value), AttrValue::Int)
+    }
+}
+
+/// As `From<u64>`.
+impl From<usize> for AttrValue {
+    fn from(value: usize) -> Self {
+        // usize is at most 64 bits on every platform Rust supports.
+        u64::try_from(value).map_or(AttrValue::Unsigned(u64::MAX), AttrValue::from)
     }
 }
 
@@ -244,7 +289,10 @@ impl Attributes {
         for (name, value) in &self.entries {
             check_name(name, operation)?;
             let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
-            match value.to_sql(operation)? {
+            let stored = value.to_sql(operation).map_err(|error| {
+                Error::invalid_input(operation, format!("attribute {path:?}: {}", error.context().unwrap_or("invalid")))
+            })?;
+            match stored {
                 Some((kind, sql)) => out.push((path, kind, sql)),
                 None => {
                     if let AttrValue::Map(inner) = value {
@@ -345,6 +393,21 @@ mod tests {
         assert_eq!(nan.kind(), crate::ErrorKind::InvalidInput);
         let empty = Attributes::new().with("", 1).flatten("test").unwrap_err();
         assert_eq!(empty.kind(), crate::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn unsigned_integers_are_ints_when_they_fit_and_refused_above_i64_max() {
+        let len: usize = 1200;
+        assert_eq!(AttrValue::from(len), AttrValue::Int(1200));
+        assert_eq!(AttrValue::from(u64::try_from(i64::MAX).unwrap()), AttrValue::Int(i64::MAX));
+        assert_eq!(AttrValue::from(3u32), AttrValue::Int(3));
+        assert_eq!(AttrValue::from(0.5f32), AttrValue::Float(0.5));
+        let error = Attributes::new().with("size", u64::MAX).flatten("create").unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::InvalidInput);
+        let message = error.to_string();
+        assert!(message.contains("\"size\"") && message.contains("i64::MAX"), "{message}");
+        let fits = Attributes::new().with("n", AttrValue::Unsigned(5)).flatten("create").unwrap();
+        assert_eq!(fits[0].2, SqlValue::Integer(5));
     }
 
     #[test]
