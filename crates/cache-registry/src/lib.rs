@@ -67,6 +67,11 @@ mod write;
 mod cleanup;
 mod registry;
 
+#[cfg(feature = "async")]
+mod async_registry;
+
+#[cfg(feature = "async")]
+pub use async_registry::{AsyncBestOrNew, AsyncReader, AsyncRegistry, AsyncWriter};
 pub use attr::{AttrValue, Attributes};
 pub use cleanup::{Cleanup, CleanupReport, Reason, Removed};
 pub use error::{Error, ErrorKind, Result};
