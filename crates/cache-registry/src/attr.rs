@@ -12,6 +12,17 @@ use crate::error::{Error, Result};
 /// Ints and floats compare with each other numerically in searches; text, datetimes and
 /// bools compare only with their own kind. A [`Map`](AttrValue::Map) is a namespace: its
 /// entries are stored under `outer.inner` paths and searched by that path.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use cache_registry::AttrValue;
+///
+/// let size: usize = 1200;
+/// assert_eq!(AttrValue::from(size).as_int(), Some(1200));
+/// assert_eq!(AttrValue::from(0.5f32).as_float(), Some(0.5));
+/// assert_eq!(AttrValue::from("eu").as_text(), Some("eu"));
+/// assert!(AttrValue::from(SystemTime::now()).as_datetime().is_some());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum AttrValue {

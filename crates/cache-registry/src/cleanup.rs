@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::status::Status;
 use crate::store::{Store, temp_name};
 
-/// What [`Registry::cleanup`] may remove. Always: Failed and Trash versions, Ready versions
+/// What [`Registry::cleanup`](crate::Registry::cleanup) may remove. Always: Failed and Trash versions, Ready versions
 /// whose file is gone, and files in the registry that no record owns. Optionally: Ready
 /// versions beyond the newest N per key, and Uninitialized or Write versions older than an age
 /// (left behind by a process that died).
@@ -60,6 +60,19 @@ impl Cleanup {
 }
 
 /// Why a version was (or, in a dry run, would be) removed.
+///
+/// ```
+/// use cache_registry::{Cleanup, NewItem, Reason, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let mut item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+/// item.trash()?;
+/// let report = registry.cleanup(&Cleanup::new())?;
+/// assert_eq!(report.removed[0].reason, Reason::Trash);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reason {
@@ -76,6 +89,19 @@ pub enum Reason {
 }
 
 /// One version that cleanup removed.
+///
+/// ```
+/// use cache_registry::{Cleanup, NewItem, Registry, Status};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let mut item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+/// item.trash()?;
+/// let removed = &registry.cleanup(&Cleanup::new())?.removed[0];
+/// assert_eq!((removed.uri.as_str(), removed.version, removed.status), ("https://example.org/a.csv", 1, Status::Trash));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Removed {
@@ -94,6 +120,19 @@ pub struct Removed {
 }
 
 /// What a cleanup removed, or in a dry run would remove.
+///
+/// ```
+/// use cache_registry::{Cleanup, FILES_DIR, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// std::fs::write(registry.dir().join(FILES_DIR).join("stray"), b"1234")?;
+/// let dry = registry.cleanup(&Cleanup::new().dry_run(true))?;
+/// assert_eq!((dry.orphan_files.len(), dry.bytes_freed, dry.dry_run), (1, 4, true));
+/// assert_eq!(registry.cleanup(&Cleanup::new())?.bytes_freed, 4);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CleanupReport {

@@ -7,11 +7,35 @@ use std::fmt;
 use std::path::Path;
 
 /// `Result` with this crate's [`Error`].
+///
+/// ```
+/// use cache_registry::{Registry, Result};
+///
+/// fn newest_size(registry: &Registry, uri: &str) -> Result<Option<u64>> {
+///     Ok(registry.best(uri, &())?.and_then(|item| item.size()))
+/// }
+/// # let _ = newest_size;
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, in terms a caller can act on.
 ///
 /// A lookup that finds nothing is never an error: it is `Ok(None)`.
+///
+/// ```
+/// use cache_registry::{ErrorKind, NewItem, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let item = registry.create("u", &(), &NewItem::new())?;
+/// match item.open() {
+///     Err(error) if error.kind() == ErrorKind::FileMissing => {} // never written: fetch it again
+///     Err(error) if error.is_temporary() => {}                   // busy: retry later
+///     other => panic!("unexpected: {other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -83,6 +107,19 @@ impl fmt::Display for ErrorKind {
 ///
 /// `Display` reads like `registry create: database busy: key 3f2a..`; the driver's own message
 /// is reached through `source()`, never pasted in twice.
+///
+/// ```
+/// use cache_registry::{ErrorKind, NewItem, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let bad = registry.create("u", &(), &NewItem::new().attr("a.b", 1)).unwrap_err();
+/// assert_eq!(bad.kind(), ErrorKind::InvalidInput);
+/// assert_eq!(bad.operation(), "create");
+/// assert!(bad.to_string().starts_with("registry create: invalid input"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,

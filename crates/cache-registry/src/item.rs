@@ -97,6 +97,25 @@ fn ext_of_uri(uri: &str) -> String {
 ///
 /// The fields are a snapshot: another process may change the status meanwhile;
 /// [`refresh`](Item::refresh) reads it again. Status changes made through this value update it.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use cache_registry::{NewItem, Registry, Status};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let registry = Registry::open(dir.path())?;
+/// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+/// # writer.write_all(b"a,b\n1,2\n")?;
+/// # let item = writer.commit()?;
+/// // A snapshot of the record: cheap to clone, no I/O to read its fields.
+/// assert_eq!((item.version(), item.status(), item.size()), (1, Status::Ready, Some(8)));
+/// assert_eq!(item.ext(), "csv");
+/// let mut text = String::new();
+/// item.open()?.read_to_string(&mut text)?;
+/// assert_eq!(text, "a,b\n1,2\n");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Item {
     pub(crate) store: Arc<Store>,
@@ -198,6 +217,24 @@ impl Item {
     /// # Errors
     ///
     /// [`ErrorKind::NotFound`] if cleanup removed it; database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// let mut snapshot = item.clone();
+    /// item.open()?;
+    /// assert_eq!(snapshot.read_count(), 0);
+    /// snapshot.refresh()?;
+    /// assert_eq!(snapshot.read_count(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn refresh(&mut self) -> Result<()> {
         let row = self.store.db.row_by_id(self.row.id, "refresh")?;
         self.row =
@@ -210,6 +247,23 @@ impl Item {
     /// # Errors
     ///
     /// Database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{AttrValue, Attributes, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// item.set_attributes(&Attributes::new().with("model", Attributes::new().with("layers", 3)))?;
+    /// let attributes = item.attributes()?;
+    /// assert_eq!(attributes.get("rows"), Some(&AttrValue::Int(2)));
+    /// assert_eq!(attributes.get("model.layers"), Some(&AttrValue::Int(3)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn attributes(&self) -> Result<Attributes> {
         self.store.db.attributes(self.row.id)
     }
@@ -224,6 +278,24 @@ impl Item {
     ///
     /// [`ErrorKind::InvalidInput`] for a name with a `.`, a non-finite float, or a value where a
     /// namespace is stored (or the reverse), naming both paths; database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{AttrValue, Attributes, ErrorKind, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// item.set_attributes(&Attributes::new().with("rows", 3).with("checked", true))?;
+    /// assert_eq!(item.attributes()?.get("rows"), Some(&AttrValue::Int(3)));
+    /// // A path is a value or a namespace, never both.
+    /// let clash = item.set_attributes(&Attributes::new().with("rows", Attributes::new().with("n", 1)));
+    /// assert_eq!(clash.unwrap_err().kind(), ErrorKind::InvalidInput);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_attributes(&self, attributes: &Attributes) -> Result<()> {
         self.store.db.set_attributes(self.row.id, &attributes.flatten("set attributes")?)
     }
@@ -234,6 +306,21 @@ impl Item {
     /// # Errors
     ///
     /// Database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// assert_eq!(item.remove_attribute("rows")?, 1);
+    /// assert!(item.attributes()?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn remove_attribute(&self, path: &str) -> Result<usize> {
         self.store.db.remove_attribute(self.row.id, path)
     }
@@ -247,17 +334,50 @@ impl Item {
     ///
     /// [`ErrorKind::InvalidTransition`] when the stored status does not allow it (the context
     /// names both); [`ErrorKind::NotFound`] if the item was removed.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{ErrorKind, NewItem, Registry, Status};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// let mut item = item;
+    /// assert_eq!(item.set_status(Status::Write).unwrap_err().kind(), ErrorKind::InvalidTransition);
+    /// item.set_status(Status::Trash)?;
+    /// assert_eq!(item.status(), Status::Trash);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_status(&mut self, status: Status) -> Result<()> {
         self.store.db.transition(self.row.id, status, None, "set status")?;
         self.row.status = status;
         Ok(())
     }
 
-    /// Marks this version for removal by the next [`cleanup`](Registry::cleanup).
+    /// Marks this version for removal by the next [`cleanup`](crate::Registry::cleanup).
     ///
     /// # Errors
     ///
     /// As [`set_status`](Item::set_status).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// let mut item = item;
+    /// item.trash()?;
+    /// assert!(registry.best("https://example.org/a.csv", &serde_json::json!({"day": 1}))?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn trash(&mut self) -> Result<()> {
         self.set_status(Status::Trash)
     }
@@ -276,6 +396,24 @@ impl Item {
     /// of several files; I/O and database errors. Reading the stream fails with
     /// `io::ErrorKind::OutOfMemory` when an xz stream needs more decoder memory than
     /// [`RegistryBuilder::xz_memory_limit`](crate::RegistryBuilder::xz_memory_limit).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    /// gzip.write_all(b"decoded on the fly")?;
+    /// let mut writer = registry.create("https://example.org/notes.txt.gz", &(), &NewItem::new())?.write()?;
+    /// writer.write_all(&gzip.finish()?)?;
+    /// let item = writer.commit()?;
+    /// let mut text = String::new();
+    /// item.open()?.read_to_string(&mut text)?;
+    /// assert_eq!(text, "decoded on the fly");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(&self) -> Result<Reader> {
         let reader = crate::read::open(&self.path(), &self.row.ext, self.store.read_limits)?;
         self.store.db.record_read(self.row.id)?;
@@ -290,6 +428,27 @@ impl Item {
     /// [`ErrorKind::NotFound`] if there is no such file member; [`ErrorKind::Corrupt`] if the
     /// file is not an archive; [`ErrorKind::Unsupported`] for an encrypted or exotically
     /// compressed zip member; [`ErrorKind::FileMissing`]; I/O and database errors.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut archive = tar::Builder::new(Vec::new());
+    /// let mut header = tar::Header::new_gnu();
+    /// header.set_size(5);
+    /// archive.append_data(&mut header, "data/a.txt", &b"alpha"[..])?;
+    /// let mut writer = registry.create("https://example.org/bundle.tar", &(), &NewItem::new())?.write()?;
+    /// writer.write_all(&archive.into_inner()?)?;
+    /// let item = writer.commit()?;
+    /// assert_eq!(item.members()?, ["data/a.txt"]);
+    /// let mut text = String::new();
+    /// item.open_member("./data/a.txt")?.read_to_string(&mut text)?;
+    /// assert_eq!(text, "alpha");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open_member(&self, name: &str) -> Result<Reader> {
         let reader = crate::read::open_member(&self.path(), &self.row.ext, name, self.store.read_limits)?;
         self.store.db.record_read(self.row.id)?;
@@ -310,6 +469,22 @@ impl Item {
     /// # Errors
     ///
     /// [`ErrorKind::FileMissing`]; I/O and database errors.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut writer = registry.create("https://example.org/a.gz", &(), &NewItem::new())?.write()?;
+    /// writer.write_all(&[0x1f, 0x8b, 1, 2])?;
+    /// let item = writer.commit()?;
+    /// let mut bytes = Vec::new();
+    /// item.open_raw()?.read_to_end(&mut bytes)?;
+    /// assert_eq!(bytes, [0x1f, 0x8b, 1, 2]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open_raw(&self) -> Result<Reader> {
         let reader = crate::read::open_raw(&self.path())?;
         self.store.db.record_read(self.row.id)?;

@@ -78,10 +78,20 @@ enum Node {
 /// An attribute condition matches only items that have the attribute with a comparable kind:
 /// numbers (ints and floats) compare with numbers, text with text, datetimes with datetimes,
 /// bools with bools; so `attr("rows").ne(3)` does not match an item without `rows`.
+/// [`not`](Filter::not) is the exact complement of what it wraps, so
+/// `not(attr("rows").eq(3))` does, as `not(label("x"))` matches unlabelled items.
 #[derive(Debug, Clone)]
 pub struct Filter(Node);
 
 /// The start of an attribute condition; see [`Filter::attr`].
+///
+/// ```
+/// use cache_registry::Filter;
+///
+/// let layers = Filter::attr("model.layers");
+/// let deep = layers.clone().ge(12).and(layers.is_in([12, 24, 48]));
+/// # let _ = deep;
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "an attribute path alone is not a filter: compare it with eq, gt, is_in, like, exists..."]
 pub struct AttrFilter {
@@ -244,7 +254,22 @@ impl Filter {
         })
     }
 
-    /// Items this filter does not match.
+    /// Items this filter does not match: exactly the complement, including items that lack
+    /// the attribute, label or read time the filter tests.
+    ///
+    /// ```
+    /// use cache_registry::{Filter, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// registry.create("u", &1, &NewItem::new().label("nightly"))?;
+    /// registry.create("u", &2, &NewItem::new().label("weekly"))?;
+    /// registry.create("u", &3, &NewItem::new())?;
+    /// // The exact complement: items without a label are included.
+    /// assert_eq!(registry.search(Filter::not(Filter::label("nightly")))?.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[allow(clippy::should_implement_trait, reason = "`Filter::not(f)` reads better than `!f` in a query")]
     pub fn not(filter: Filter) -> Filter {
         Filter(Node::Not(Box::new(filter.0)))
@@ -252,6 +277,20 @@ impl Filter {
 }
 
 /// Result order of a [`Query`].
+///
+/// ```
+/// use cache_registry::{Filter, NewItem, Order, Query, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// for n in 1..=3 {
+///     registry.create("https://example.org/a.csv", &n, &NewItem::new())?;
+/// }
+/// let oldest = registry.search(Query::new(Filter::all()).order(Order::OldestFirst).limit(1))?;
+/// assert_eq!(oldest[0].params(), "1");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Order {
@@ -263,6 +302,20 @@ pub enum Order {
 }
 
 /// A [`Filter`] with an order and an optional limit.
+///
+/// ```
+/// use cache_registry::{Filter, NewItem, Query, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// for n in 1..=3 {
+///     registry.create("https://example.org/a.csv", &n, &NewItem::new().attr("n", n))?;
+/// }
+/// let newest_two = registry.search(Query::new(Filter::attr("n").ge(1)).limit(2))?;
+/// assert_eq!(newest_two.iter().map(|item| item.params()).collect::<Vec<_>>(), ["3", "2"]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Query {
     filter: Filter,

@@ -15,6 +15,21 @@ use crate::error::{Error, ErrorKind, Result};
 ///
 /// Corrupt compressed data, a truncated archive member and a zip member whose CRC-32 does not
 /// match all surface as `io::ErrorKind::InvalidData` or `UnexpectedEof` from `read`.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// use cache_registry::{NewItem, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let mut writer = registry.create("https://example.org/a.txt", &(), &NewItem::new())?.write()?;
+/// writer.write_all(b"one\ntwo\n")?;
+/// let item = writer.commit()?;
+/// let lines: Vec<String> = BufReader::new(item.open()?).lines().collect::<Result<_, _>>()?;
+/// assert_eq!(lines, ["one", "two"]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Reader {
     inner: Box<dyn Read + Send>,
 }

@@ -19,8 +19,29 @@ use crate::store::Store;
 use crate::write::Writer;
 
 /// The SQLite file's name inside the registry directory.
+///
+/// ```
+/// use cache_registry::{DATABASE_FILE, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// assert!(registry.dir().join(DATABASE_FILE).exists());
+/// # Ok(())
+/// # }
+/// ```
 pub const DATABASE_FILE: &str = "registry.sqlite3";
 /// The directory inside the registry directory that holds the items' files.
+///
+/// ```
+/// use cache_registry::{FILES_DIR, NewItem, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+/// assert!(item.path().starts_with(registry.dir().join(FILES_DIR)));
+/// # Ok(())
+/// # }
+/// ```
 pub const FILES_DIR: &str = "files";
 
 const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,6 +66,26 @@ const DEFAULT_XZ_MEMORY_LIMIT: u64 = 128 << 20;
 /// serialize writers; every change of more than one statement runs in one `BEGIN IMMEDIATE`
 /// transaction, which takes the write lock up front so two processes never deadlock upgrading
 /// a read lock, and every status change is one conditional `UPDATE`.
+///
+/// ```
+/// use std::io::Write;
+/// use cache_registry::{NewItem, Registry};
+/// use serde_json::json;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let item = registry.create("https://example.org/a.csv", &json!({"day": 1}), &NewItem::new())?;
+/// let mut writer = item.write()?;
+/// writer.write_all(b"a,b\n")?;
+/// writer.commit()?;
+///
+/// // Clones share one pool: hand them to threads freely.
+/// let other = registry.clone();
+/// let found = std::thread::spawn(move || other.best("https://example.org/a.csv", &json!({"day": 1}))).join().expect("thread")?;
+/// assert_eq!(found.map(|item| item.version()), Some(1));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<Store>,
@@ -61,6 +102,21 @@ impl fmt::Debug for Registry {
 }
 
 /// Settings for opening a [`Registry`]; [`Registry::builder`] makes one.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_registry::Registry;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::builder(dir.path())
+///     .busy_timeout(Duration::from_secs(5))
+///     .sync_files(true)
+///     .xz_memory_limit(64 << 20)
+///     .open()?;
+/// assert_eq!(registry.dir(), dir.path());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct RegistryBuilder {
     dir: PathBuf,
@@ -80,6 +136,18 @@ impl RegistryBuilder {
     /// [`Item::open_member`](crate::Item::open_member) and [`Item::members`](crate::Item::members)),
     /// with a message naming this setting. `u64::MAX` disables the limit; 0 is refused by
     /// [`open`](RegistryBuilder::open).
+    ///
+    /// ```
+    /// use cache_registry::{ErrorKind, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).xz_memory_limit(16 << 20).open()?;
+    /// # let _ = registry;
+    /// let zero = Registry::builder(dir.path()).xz_memory_limit(0).open().unwrap_err();
+    /// assert_eq!(zero.kind(), ErrorKind::InvalidConfig);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn xz_memory_limit(mut self, bytes: u64) -> Self {
         self.xz_memory_limit = bytes;
@@ -129,6 +197,16 @@ impl RegistryBuilder {
     /// directory cannot be created; [`ErrorKind::IncompatibleSchema`]
     /// if the database is from a newer version of this crate or not a registry;
     /// [`ErrorKind::Busy`] if another process held the lock past the busy timeout.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).page_cache_bytes(4 << 20).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(self) -> Result<Registry> {
         if self.xz_memory_limit == 0 {
             return Err(Error::new(ErrorKind::InvalidConfig, "open")
@@ -159,6 +237,16 @@ impl Registry {
     /// # Errors
     ///
     /// As [`RegistryBuilder::open`].
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path().join("created/on/demand"))?;
+    /// assert!(registry.dir().ends_with("created/on/demand"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Registry> {
         Registry::builder(dir).open()
     }
@@ -171,6 +259,17 @@ impl Registry {
     ///
     /// [`ErrorKind::InvalidConfig`] if `name` is empty, `.`/`..`, or holds a path separator, or
     /// the OS has no cache directory; then as [`RegistryBuilder::open`].
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # // Not run against the real cache directory: a doc test should not leave files behind.
+    /// let _open = Registry::for_app;
+    /// assert!(Registry::app_dir("my-app")?.ends_with("my-app"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn for_app(name: &str) -> Result<Registry> {
         Registry::open(Registry::app_dir(name)?)
     }
@@ -180,6 +279,12 @@ impl Registry {
     /// # Errors
     ///
     /// As [`for_app`](Registry::for_app), before opening anything.
+    ///
+    /// ```
+    /// use cache_registry::{ErrorKind, Registry};
+    ///
+    /// assert_eq!(Registry::app_dir("../escape").unwrap_err().kind(), ErrorKind::InvalidConfig);
+    /// ```
     pub fn app_dir(name: &str) -> Result<PathBuf> {
         let bad = name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) || name.contains('\0');
         if bad {
@@ -193,6 +298,16 @@ impl Registry {
     }
 
     /// Settings for opening the registry in `dir`.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).max_idle_connections(2).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder(dir: impl AsRef<Path>) -> RegistryBuilder {
         RegistryBuilder {
             dir: dir.as_ref().to_path_buf(),
@@ -205,6 +320,15 @@ impl Registry {
     }
 
     /// The registry's directory.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// assert_eq!(Registry::open(dir.path())?.dir(), dir.path());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.store.dir
     }
@@ -217,6 +341,20 @@ impl Registry {
     ///
     /// [`ErrorKind::InvalidInput`] for params that are not JSON, a bad extension or bad
     /// attributes; [`ErrorKind::Busy`]; database errors.
+    ///
+    /// ```
+    /// use cache_registry::{NewItem, Registry, Status};
+    /// use serde_json::json;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let first = registry.create("https://example.org/a.csv", &json!({"day": 1}), &NewItem::new().label("daily"))?;
+    /// let second = registry.create("https://example.org/a.csv", &json!({"day": 1}), &NewItem::new())?;
+    /// assert_eq!((first.version(), second.version()), (1, 2));
+    /// assert_eq!(first.status(), Status::Uninitialized);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn create<P: Serialize + ?Sized>(&self, uri: &str, params: &P, options: &NewItem) -> Result<Item> {
         let canonical = canonical_params(params)?;
         let key = key_of(uri, &canonical);
@@ -238,6 +376,19 @@ impl Registry {
     /// # Errors
     ///
     /// Database errors.
+    ///
+    /// ```
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+    /// let again = registry.get(item.key(), 1)?.expect("version 1 exists");
+    /// assert_eq!(again.uri(), "https://example.org/a.csv");
+    /// assert!(registry.get(item.key(), 2)?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get(&self, key: &str, version: u64) -> Result<Option<Item>> {
         let version = i64::try_from(version).unwrap_or(i64::MAX);
         Ok(self.store.db.get(key, version)?.map(|row| self.item(row)))
@@ -248,6 +399,23 @@ impl Registry {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidInput`] for params that are not JSON; database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry};
+    /// use serde_json::json;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// assert!(registry.best("https://example.org/a.csv", &json!({"day": 1}))?.is_none());
+    /// let mut writer = registry.create("https://example.org/a.csv", &json!({"day": 1}), &NewItem::new())?.write()?;
+    /// writer.write_all(b"x")?;
+    /// writer.commit()?;
+    /// registry.create("https://example.org/a.csv", &json!({"day": 1}), &NewItem::new())?; // not Ready
+    /// assert_eq!(registry.best("https://example.org/a.csv", &json!({"day": 1}))?.map(|item| item.version()), Some(1));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn best<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Option<Item>> {
         let key = key_of(uri, &canonical_params(params)?);
         Ok(self.store.db.best(&key)?.map(|row| self.item(row)))
@@ -262,6 +430,24 @@ impl Registry {
     /// # Errors
     ///
     /// As [`create`](Registry::create), plus I/O errors creating the file.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{BestOrNew, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let item = match registry.best_or_new("https://example.org/a.csv", &(), &NewItem::new())? {
+    ///     BestOrNew::Found(item) => item,
+    ///     BestOrNew::New(mut writer) => {
+    ///         writer.write_all(b"fetched")?;
+    ///         writer.commit()?
+    ///     }
+    /// };
+    /// assert_eq!(item.size(), Some(7));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn best_or_new<P: Serialize + ?Sized>(&self, uri: &str, params: &P, options: &NewItem) -> Result<BestOrNew> {
         let canonical = canonical_params(params)?;
         let key = key_of(uri, &canonical);
@@ -287,6 +473,20 @@ impl Registry {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidInput`] for params that are not JSON; database errors.
+    ///
+    /// ```
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// for _ in 0..3 {
+    ///     registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+    /// }
+    /// let versions: Vec<u64> = registry.versions("https://example.org/a.csv", &())?.iter().map(|item| item.version()).collect();
+    /// assert_eq!(versions, [1, 2, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn versions<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Vec<Item>> {
         let key = key_of(uri, &canonical_params(params)?);
         Ok(self.store.db.versions(&key)?.into_iter().map(|row| self.item(row)).collect())
@@ -300,6 +500,21 @@ impl Registry {
     /// [`ErrorKind::InvalidInput`] for a condition that cannot be asked: comparing with a map
     /// or a non-finite float, an `in` list mixing kinds, a path with an empty part; database
     /// errors.
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, Filter, NewItem, Order, Query, Registry};
+    /// use serde_json::json;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// for rows in [10, 2_000, 30_000] {
+    ///     registry.create("https://example.org/a.csv", &json!({"rows": rows}), &NewItem::new().attr("rows", rows))?;
+    /// }
+    /// let big = registry.search(Query::new(Filter::attr("rows").gt(1_000)).order(Order::OldestFirst).limit(1))?;
+    /// assert_eq!(big[0].attributes()?.get("rows"), Some(&AttrValue::Int(2_000)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn search(&self, query: impl Into<Query>) -> Result<Vec<Item>> {
         Ok(self.store.db.search(&query.into())?.into_iter().map(|row| self.item(row)).collect())
     }
@@ -309,6 +524,19 @@ impl Registry {
     /// # Errors
     ///
     /// [`ErrorKind::Busy`]; database errors; I/O errors other than a file already being gone.
+    ///
+    /// ```
+    /// use cache_registry::{Cleanup, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+    /// item.trash()?;
+    /// let report = registry.cleanup(&Cleanup::new().keep_newest(3))?;
+    /// assert_eq!(report.removed.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn cleanup(&self, plan: &Cleanup) -> Result<CleanupReport> {
         crate::cleanup::run(&self.store, plan)
     }
@@ -319,6 +547,21 @@ impl Registry {
 }
 
 /// What [`Registry::best_or_new`] found.
+///
+/// ```
+/// use cache_registry::{BestOrNew, NewItem, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// match registry.best_or_new("https://example.org/a.csv", &(), &NewItem::new())? {
+///     BestOrNew::Found(item) => println!("cached: {}", item.path().display()),
+///     BestOrNew::New(writer) => {
+///         writer.commit()?;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub enum BestOrNew {
     /// The newest Ready version.

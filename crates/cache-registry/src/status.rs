@@ -13,6 +13,13 @@ use std::fmt;
 ///
 /// Every change is one conditional SQL update, so two processes racing for the same change
 /// cannot both win: the loser gets [`ErrorKind::InvalidTransition`](crate::ErrorKind::InvalidTransition).
+///
+/// ```
+/// use cache_registry::Status;
+///
+/// assert_eq!(Status::Ready.allowed_from(), [Status::Write]);
+/// assert_eq!(Status::Trash.to_string(), "trash");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Status {

@@ -18,6 +18,24 @@ use crate::store::temp_name;
 /// place and only then marks the version Ready, so no reader, and no process that outlives a
 /// `kill -9` of the writer, ever sees a Ready version with a partial file. Dropping the guard
 /// without committing removes the partial file and marks the version Failed.
+///
+/// ```
+/// use std::io::Write;
+/// use cache_registry::{NewItem, Registry, Status};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+/// let mut writer = item.write()?;
+/// writer.write_all(b"a,b\n")?;
+/// assert_eq!(writer.written(), 4);
+/// assert!(!item.path().exists(), "the file appears only on commit");
+/// let ready = writer.commit()?;
+/// assert_eq!(ready.status(), Status::Ready);
+/// assert!(ready.path().exists());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Writer {
     item: Item,
     temp: PathBuf,
@@ -40,6 +58,19 @@ impl Item {
     ///
     /// [`ErrorKind::InvalidTransition`] unless the item is Uninitialized (another writer got
     /// it first); I/O errors creating the file.
+    ///
+    /// ```
+    /// use cache_registry::{ErrorKind, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+    /// let writer = item.write()?;
+    /// assert_eq!(item.write().unwrap_err().kind(), ErrorKind::InvalidTransition, "one writer per version");
+    /// writer.commit()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn write(&self) -> Result<Writer> {
         let mut item = self.clone();
         item.set_status(Status::Write)?;
@@ -81,6 +112,20 @@ impl Writer {
     /// I/O errors flushing or renaming (the version is then marked Failed);
     /// [`ErrorKind::InvalidTransition`] if the version stopped being in Write meanwhile (another
     /// process trashed it): the file stays for cleanup to remove.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry, Status};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut writer = registry.create("u", &(), &NewItem::new())?.write()?;
+    /// writer.write_all(b"done")?;
+    /// let item = writer.commit()?;
+    /// assert_eq!((item.status(), item.size()), (Status::Ready, Some(4)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn commit(mut self) -> Result<Item> {
         let Some(buffered) = self.file.take() else {
             return Err(Error::new(ErrorKind::InvalidTransition, "commit").with_context("the writer already finished"));
@@ -117,6 +162,21 @@ impl Writer {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidTransition`] if the version is no longer in Write; database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry, Status};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+    /// let mut writer = item.write()?;
+    /// writer.write_all(b"half a fi")?;
+    /// writer.abort()?;
+    /// assert_eq!(registry.get(item.key(), 1)?.map(|item| item.status()), Some(Status::Failed));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn abort(mut self) -> Result<()> {
         self.file = None;
         let _ = std::fs::remove_file(&self.temp);
