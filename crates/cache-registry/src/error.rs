@@ -105,8 +105,10 @@ impl fmt::Display for ErrorKind {
 /// An error from a registry operation: its [`ErrorKind`], the operation, what this layer knows,
 /// and the underlying cause as [`source()`](StdError::source).
 ///
-/// `Display` reads like `registry create: database busy: key 3f2a..`; the driver's own message
-/// is reached through `source()`, never pasted in twice.
+/// `Display` reads like `registry commit "https://example.org/a.csv" v3: invalid status
+/// transition: trash -> ready`: the operation, the item (its URI cut short, and version) where
+/// there is one, the kind, and what this layer knows; the driver's own message is reached
+/// through `source()`, never pasted in twice.
 ///
 /// ```
 /// use cache_registry::{ErrorKind, NewItem, Registry};
@@ -116,7 +118,7 @@ impl fmt::Display for ErrorKind {
 /// let bad = registry.create("u", &(), &NewItem::new().attr("a.b", 1)).unwrap_err();
 /// assert_eq!(bad.kind(), ErrorKind::InvalidInput);
 /// assert_eq!(bad.operation(), "create");
-/// assert!(bad.to_string().starts_with("registry create: invalid input"));
+/// assert!(bad.to_string().starts_with(r#"registry create "u": invalid input"#));
 /// # Ok(())
 /// # }
 /// ```
@@ -124,6 +126,8 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     operation: &'static str,
+    /// The item the operation was about: its URI, cut short, and its version if known.
+    item: Option<Box<str>>,
     context: Option<Cow<'static, str>>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
@@ -131,7 +135,38 @@ pub struct Error {
 impl Error {
     /// A new error of `kind` from `operation` (`"create"`, `"open"`, ...).
     pub fn new(kind: ErrorKind, operation: &'static str) -> Self {
-        Error { kind, operation, context: None, source: None }
+        Error { kind, operation, item: None, context: None, source: None }
+    }
+
+    /// How many bytes of a URI [`with_item`](Error::with_item) keeps.
+    pub const URI_SHOWN: usize = 64;
+
+    /// Names the item the failed operation was about: its URI (cut to
+    /// [`URI_SHOWN`](Error::URI_SHOWN) bytes at a character boundary, control characters
+    /// escaped) and its version when there is one. Params and file contents never go into
+    /// errors. The first item named stays.
+    #[must_use]
+    pub fn with_item(mut self, uri: &str, version: Option<u64>) -> Self {
+        if self.item.is_none() {
+            let mut end = uri.len().min(Self::URI_SHOWN);
+            while !uri.is_char_boundary(end) {
+                end -= 1;
+            }
+            let mut shown = format!("{:?}", &uri[..end]);
+            if end < uri.len() {
+                shown.insert_str(shown.len() - 1, &format!("...({} bytes)", uri.len()));
+            }
+            if let Some(version) = version {
+                shown.push_str(&format!(" v{version}"));
+            }
+            self.item = Some(shown.into_boxed_str());
+        }
+        self
+    }
+
+    /// The item named by [`with_item`](Error::with_item), as shown in `Display`.
+    pub fn item(&self) -> Option<&str> {
+        self.item.as_deref()
     }
 
     /// Adds what this layer knows that the kind does not say (a key, a path, a name).
@@ -193,7 +228,11 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "registry {}: {}", self.operation, self.kind)?;
+        write!(f, "registry {}", self.operation)?;
+        if let Some(item) = &self.item {
+            write!(f, " {item}")?;
+        }
+        write!(f, ": {}", self.kind)?;
         if let Some(context) = &self.context {
             write!(f, ": {context}")?;
         }
@@ -233,6 +272,17 @@ mod tests {
         assert_eq!(error.to_string(), "registry open: i/o error: /x/y");
         assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("denied"));
         assert!(!error.is_temporary());
+    }
+
+    #[test]
+    fn the_item_is_named_cut_short_and_escaped() {
+        let error = Error::new(ErrorKind::InvalidTransition, "commit").with_item("https://h/a.csv", Some(3));
+        assert_eq!(error.to_string(), "registry commit \"https://h/a.csv\" v3: invalid status transition");
+        let long = format!("https://h/{}\n", "é".repeat(100));
+        let error = Error::new(ErrorKind::Io, "open").with_item(&long, None).with_item("other", None);
+        let shown = error.item().unwrap();
+        assert!(shown.ends_with(&format!("...({} bytes)\"", long.len())), "{shown}");
+        assert!(shown.len() < 90 && !shown.contains('\n'), "{shown}");
     }
 
     #[test]

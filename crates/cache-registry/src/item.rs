@@ -137,6 +137,11 @@ impl fmt::Debug for Item {
 }
 
 impl Item {
+    /// Names this item in an error of one of its operations.
+    pub(crate) fn named(&self) -> impl Fn(Error) -> Error + '_ {
+        move |error| error.with_item(&self.row.uri, Some(self.version()))
+    }
+
     /// The stable key shared by every version of this URI and params (see [`item_key`](crate::item_key)).
     pub fn key(&self) -> &str {
         &self.row.key
@@ -236,9 +241,10 @@ impl Item {
     /// # }
     /// ```
     pub fn refresh(&mut self) -> Result<()> {
-        let row = self.store.db.row_by_id(self.row.id, "refresh")?;
-        self.row =
-            row.ok_or_else(|| Error::new(ErrorKind::NotFound, "refresh").with_context("the item was removed"))?;
+        let row = self.store.db.row_by_id(self.row.id, "refresh").map_err(self.named())?;
+        self.row = row.ok_or_else(|| {
+            self.named()(Error::new(ErrorKind::NotFound, "refresh").with_context("the item was removed"))
+        })?;
         Ok(())
     }
 
@@ -265,7 +271,7 @@ impl Item {
     /// # }
     /// ```
     pub fn attributes(&self) -> Result<Attributes> {
-        self.store.db.attributes(self.row.id)
+        self.store.db.attributes(self.row.id).map_err(self.named())
     }
 
     /// Sets attributes, replacing those with the same paths and keeping the rest, in one transaction.
@@ -297,7 +303,8 @@ impl Item {
     /// # }
     /// ```
     pub fn set_attributes(&self, attributes: &Attributes) -> Result<()> {
-        self.store.db.set_attributes(self.row.id, &attributes.flatten("set attributes")?)
+        let flat = attributes.flatten("set attributes").map_err(self.named())?;
+        self.store.db.set_attributes(self.row.id, &flat).map_err(self.named())
     }
 
     /// Removes the attribute at `path` and, if it is a namespace, everything under it.
@@ -322,7 +329,7 @@ impl Item {
     /// # }
     /// ```
     pub fn remove_attribute(&self, path: &str) -> Result<usize> {
-        self.store.db.remove_attribute(self.row.id, path)
+        self.store.db.remove_attribute(self.row.id, path).map_err(self.named())
     }
 
     /// Moves this version to `status`, atomically checking the current status.
@@ -352,7 +359,7 @@ impl Item {
     /// # }
     /// ```
     pub fn set_status(&mut self, status: Status) -> Result<()> {
-        self.store.db.transition(self.row.id, status, None, "set status")?;
+        self.store.db.transition(self.row.id, status, None, "set status").map_err(self.named())?;
         self.row.status = status;
         Ok(())
     }
@@ -415,8 +422,8 @@ impl Item {
     /// # }
     /// ```
     pub fn open(&self) -> Result<Reader> {
-        let reader = crate::read::open(&self.path(), &self.row.ext, self.store.read_limits)?;
-        self.store.db.record_read(self.row.id)?;
+        let reader = crate::read::open(&self.path(), &self.row.ext, self.store.read_limits).map_err(self.named())?;
+        self.store.db.record_read(self.row.id).map_err(self.named())?;
         Ok(reader)
     }
 
@@ -450,8 +457,9 @@ impl Item {
     /// # }
     /// ```
     pub fn open_member(&self, name: &str) -> Result<Reader> {
-        let reader = crate::read::open_member(&self.path(), &self.row.ext, name, self.store.read_limits)?;
-        self.store.db.record_read(self.row.id)?;
+        let reader = crate::read::open_member(&self.path(), &self.row.ext, name, self.store.read_limits)
+            .map_err(self.named())?;
+        self.store.db.record_read(self.row.id).map_err(self.named())?;
         Ok(reader)
     }
 
@@ -461,7 +469,7 @@ impl Item {
     ///
     /// As [`open_member`](Item::open_member).
     pub fn members(&self) -> Result<Vec<String>> {
-        crate::read::members(&self.path(), &self.row.ext, self.store.read_limits)
+        crate::read::members(&self.path(), &self.row.ext, self.store.read_limits).map_err(self.named())
     }
 
     /// Opens the stored bytes as they are, without decoding, and counts the read.
@@ -486,8 +494,8 @@ impl Item {
     /// # }
     /// ```
     pub fn open_raw(&self) -> Result<Reader> {
-        let reader = crate::read::open_raw(&self.path())?;
-        self.store.db.record_read(self.row.id)?;
+        let reader = crate::read::open_raw(&self.path()).map_err(self.named())?;
+        self.store.db.record_read(self.row.id).map_err(self.named())?;
         Ok(reader)
     }
 }

@@ -356,10 +356,11 @@ impl Registry {
     /// # }
     /// ```
     pub fn create<P: Serialize + ?Sized>(&self, uri: &str, params: &P, options: &NewItem) -> Result<Item> {
-        let canonical = canonical_params(params)?;
+        let named = |error: Error| error.with_item(uri, None);
+        let canonical = canonical_params(params).map_err(named)?;
         let key = key_of(uri, &canonical);
-        let ext = options.resolved_ext(uri)?;
-        let attributes = options.attributes.flatten("create")?;
+        let ext = options.resolved_ext(uri).map_err(named)?;
+        let attributes = options.attributes.flatten("create").map_err(named)?;
         let new = NewRow {
             key: &key,
             uri,
@@ -368,7 +369,7 @@ impl Registry {
             ext: &ext,
             label: options.label.as_deref(),
         };
-        Ok(self.item(self.store.db.insert(&new, &attributes, "create")?))
+        Ok(self.item(self.store.db.insert(&new, &attributes, "create").map_err(named)?))
     }
 
     /// The version `version` of the item with `key`, whatever its status.
@@ -417,8 +418,9 @@ impl Registry {
     /// # }
     /// ```
     pub fn best<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Option<Item>> {
-        let key = key_of(uri, &canonical_params(params)?);
-        Ok(self.store.db.best(&key)?.map(|row| self.item(row)))
+        let named = |error: Error| error.with_item(uri, None);
+        let key = key_of(uri, &canonical_params(params).map_err(named)?);
+        Ok(self.store.db.best(&key).map_err(named)?.map(|row| self.item(row)))
     }
 
     /// The newest Ready version of `uri` + `params`, or, when there is none, a new version in
@@ -449,10 +451,11 @@ impl Registry {
     /// # }
     /// ```
     pub fn best_or_new<P: Serialize + ?Sized>(&self, uri: &str, params: &P, options: &NewItem) -> Result<BestOrNew> {
-        let canonical = canonical_params(params)?;
+        let named = |error: Error| error.with_item(uri, None);
+        let canonical = canonical_params(params).map_err(named)?;
         let key = key_of(uri, &canonical);
-        let ext = options.resolved_ext(uri)?;
-        let attributes = options.attributes.flatten("best or new")?;
+        let ext = options.resolved_ext(uri).map_err(named)?;
+        let attributes = options.attributes.flatten("best or new").map_err(named)?;
         let new = NewRow {
             key: &key,
             uri,
@@ -461,7 +464,7 @@ impl Registry {
             ext: &ext,
             label: options.label.as_deref(),
         };
-        let found = self.store.db.best_or_insert(&new, &attributes, "best or new")?;
+        let found = self.store.db.best_or_insert(&new, &attributes, "best or new").map_err(named)?;
         match found {
             Ok(row) => Ok(BestOrNew::Found(self.item(row))),
             Err(row) => Ok(BestOrNew::New(Writer::start(self.item(row))?)),
@@ -488,8 +491,9 @@ impl Registry {
     /// # }
     /// ```
     pub fn versions<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Vec<Item>> {
-        let key = key_of(uri, &canonical_params(params)?);
-        Ok(self.store.db.versions(&key)?.into_iter().map(|row| self.item(row)).collect())
+        let named = |error: Error| error.with_item(uri, None);
+        let key = key_of(uri, &canonical_params(params).map_err(named)?);
+        Ok(self.store.db.versions(&key).map_err(named)?.into_iter().map(|row| self.item(row)).collect())
     }
 
     /// The items matching `query` (a [`Filter`](crate::Filter) or a [`Query`]), newest first

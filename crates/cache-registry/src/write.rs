@@ -85,7 +85,7 @@ impl Writer {
         let file = match create_new_private(&temp) {
             Ok(file) => file,
             Err(error) => {
-                let error = Error::io("write", &temp, error);
+                let error = item.named()(Error::io("write", &temp, error));
                 // The claim is released so the version does not sit in Write forever.
                 let _ = item.store.db.transition(item.row.id, Status::Failed, None, "write");
                 return Err(error);
@@ -128,15 +128,20 @@ impl Writer {
     /// ```
     pub fn commit(mut self) -> Result<Item> {
         let Some(buffered) = self.file.take() else {
-            return Err(Error::new(ErrorKind::InvalidTransition, "commit").with_context("the writer already finished"));
+            let error = Error::new(ErrorKind::InvalidTransition, "commit").with_context("the writer already finished");
+            return Err(self.item.named()(error));
         };
         let final_path = self.item.path();
-        if let Err(error) = self.finish_file(buffered, &final_path) {
+        if let Err(error) = self.finish_file(buffered, &final_path).map_err(self.item.named()) {
             let _ = std::fs::remove_file(&self.temp);
             let _ = self.item.store.db.transition(self.item.row.id, Status::Failed, None, "commit");
             return Err(error);
         }
-        self.item.store.db.transition(self.item.row.id, Status::Ready, Some(self.written), "commit")?;
+        self.item
+            .store
+            .db
+            .transition(self.item.row.id, Status::Ready, Some(self.written), "commit")
+            .map_err(self.item.named())?;
         let mut item = self.item.clone();
         item.row.status = Status::Ready;
         item.row.size = i64::try_from(self.written).ok();
@@ -180,7 +185,7 @@ impl Writer {
     pub fn abort(mut self) -> Result<()> {
         self.file = None;
         let _ = std::fs::remove_file(&self.temp);
-        self.item.store.db.transition(self.item.row.id, Status::Failed, None, "abort")
+        self.item.store.db.transition(self.item.row.id, Status::Failed, None, "abort").map_err(self.item.named())
     }
 }
 

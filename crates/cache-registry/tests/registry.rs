@@ -123,6 +123,9 @@ fn invalid_transitions_are_errors_and_change_nothing() {
     let error = item.set_status(Status::Ready).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidTransition);
     assert_eq!(error.context(), Some("uninitialized -> ready"));
+    assert_eq!(error.to_string(), r#"registry set status "u" v1: invalid status transition: uninitialized -> ready"#);
+    let bad = registry.create("https://h/x", &json!(null), &NewItem::new().attr("a.b", 1)).unwrap_err();
+    assert_eq!(bad.item(), Some(r#""https://h/x""#), "{bad}");
 
     let writer = item.write().unwrap();
     assert_eq!(item.write().unwrap_err().kind(), ErrorKind::InvalidTransition, "only one writer may claim a version");
