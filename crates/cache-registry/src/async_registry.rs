@@ -499,7 +499,7 @@ impl AsyncWriter {
 }
 
 fn io_error(operation: &'static str, item: &Item, error: io::Error) -> Error {
-    Error::io(operation, &item.path(), error)
+    Error::io(operation, &item.path(), error).with_item(item.uri(), Some(item.version()))
 }
 
 impl AsyncWrite for AsyncWriter {
