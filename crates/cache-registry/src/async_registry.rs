@@ -109,6 +109,18 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`RegistryBuilder::open`](crate::RegistryBuilder::open).
+    ///
+    /// ```
+    /// use cache_registry::AsyncRegistry;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// assert_eq!(registry.sync().dir(), dir.path());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open(dir: impl AsRef<Path>) -> Result<AsyncRegistry> {
         let dir = dir.as_ref().to_path_buf();
         blocking("open", move || Registry::open(dir)).await.map(AsyncRegistry::from)
@@ -116,6 +128,21 @@ impl AsyncRegistry {
 
     /// The synchronous registry this wraps, for calls that do no I/O or for code that is
     /// already on a blocking thread.
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let item = registry.create("u", &(), &NewItem::new()).await?;
+    /// // Reading fields does no I/O; the sync registry is the same database.
+    /// assert_eq!(registry.sync().dir(), dir.path());
+    /// assert_eq!(item.version(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn sync(&self) -> &Registry {
         &self.registry
     }
@@ -126,6 +153,20 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// What `f` returns; [`ErrorKind::InvalidConfig`] outside a Tokio runtime.
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let mut item = registry.create("u", &(), &NewItem::new()).await?;
+    /// item = registry.run(move |_| { item.trash()?; Ok(item) }).await?;
+    /// assert_eq!(item.status(), cache_registry::Status::Trash);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Registry) -> Result<T> + Send + 'static) -> Result<T> {
         let registry = self.registry.clone();
         blocking("run", move || f(&registry)).await
@@ -136,6 +177,19 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`Registry::create`].
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let item = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new()).await?;
+    /// assert_eq!(item.version(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn create<P: Serialize + ?Sized>(&self, uri: &str, params: &P, options: &NewItem) -> Result<Item> {
         let (uri, params, options) = (uri.to_owned(), owned_params(params, "create")?, options.clone());
         self.run(move |registry| registry.create(&uri, &params, &options)).await
@@ -146,6 +200,19 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`Registry::get`].
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let item = registry.create("u", &(), &NewItem::new()).await?;
+    /// assert!(registry.get(item.key(), 1).await?.is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn get(&self, key: &str, version: u64) -> Result<Option<Item>> {
         let key = key.to_owned();
         self.run(move |registry| registry.get(&key, version)).await
@@ -156,6 +223,23 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`Registry::best`].
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    /// use tokio::io::AsyncWriteExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let item = registry.create("https://example.org/a.txt", &(), &NewItem::new()).await?;
+    /// let mut writer = registry.write(&item).await?;
+    /// writer.write_all(b"hello").await?;
+    /// writer.commit().await?;
+    /// assert_eq!(registry.best("https://example.org/a.txt", &()).await?.map(|item| item.version()), Some(1));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn best<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Option<Item>> {
         let (uri, params) = (uri.to_owned(), owned_params(params, "best")?);
         self.run(move |registry| registry.best(&uri, &params)).await
@@ -166,6 +250,19 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`Registry::best_or_new`].
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let found = registry.best_or_new("u", &(), &NewItem::new()).await?;
+    /// assert!(matches!(found, cache_registry::AsyncBestOrNew::New(_)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn best_or_new<P: Serialize + ?Sized>(
         &self,
         uri: &str,
@@ -185,6 +282,20 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`Registry::versions`].
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// registry.create("u", &(), &NewItem::new()).await?;
+    /// registry.create("u", &(), &NewItem::new()).await?;
+    /// assert_eq!(registry.versions("u", &()).await?.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn versions<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Vec<Item>> {
         let (uri, params) = (uri.to_owned(), owned_params(params, "versions")?);
         self.run(move |registry| registry.versions(&uri, &params)).await
@@ -195,6 +306,19 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`Registry::search`].
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// registry.create("u", &(), &NewItem::new().attr("rows", 5)).await?;
+    /// assert_eq!(registry.search(cache_registry::Filter::attr("rows").gt(1)).await?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn search(&self, query: impl Into<Query>) -> Result<Vec<Item>> {
         let query = query.into();
         self.run(move |registry| registry.search(query)).await
@@ -205,6 +329,19 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`Registry::cleanup`].
+    ///
+    /// ```
+    /// use cache_registry::AsyncRegistry;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let report = registry.cleanup(&cache_registry::Cleanup::new().dry_run(true)).await?;
+    /// assert!(report.removed.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn cleanup(&self, plan: &Cleanup) -> Result<CleanupReport> {
         let plan = plan.clone();
         self.run(move |registry| registry.cleanup(&plan)).await
@@ -216,6 +353,23 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`Item::write`].
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    /// use tokio::io::AsyncWriteExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let item = registry.create("https://example.org/a.txt", &(), &NewItem::new()).await?;
+    /// let mut writer = registry.write(&item).await?;
+    /// writer.write_all(b"hello").await?;
+    /// let item = writer.commit().await?;
+    /// assert_eq!(item.size(), Some(5));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn write(&self, item: &Item) -> Result<AsyncWriter> {
         let item = item.clone();
         blocking("write", move || item.write()).await.map(AsyncWriter::new)
@@ -226,6 +380,25 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`Item::open`].
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let item = registry.create("https://example.org/a.txt", &(), &NewItem::new()).await?;
+    /// let mut writer = registry.write(&item).await?;
+    /// writer.write_all(b"hello").await?;
+    /// let item = writer.commit().await?;
+    /// let mut text = String::new();
+    /// registry.open_item(&item).await?.read_to_string(&mut text).await?;
+    /// assert_eq!(text, "hello");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open_item(&self, item: &Item) -> Result<AsyncReader> {
         let item = item.clone();
         blocking("open", move || item.open()).await.map(AsyncReader::new)
@@ -236,6 +409,29 @@ impl AsyncRegistry {
     /// # Errors
     ///
     /// As [`Item::open_member`].
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let mut archive = tar::Builder::new(Vec::new());
+    /// let mut header = tar::Header::new_gnu();
+    /// header.set_size(2);
+    /// archive.append_data(&mut header, "a.txt", &b"hi"[..])?;
+    /// let item = registry.create("https://example.org/b.tar", &(), &NewItem::new()).await?;
+    /// let mut writer = registry.write(&item).await?;
+    /// writer.write_all(&archive.into_inner()?).await?;
+    /// let item = writer.commit().await?;
+    /// let mut text = String::new();
+    /// registry.open_member(&item, "a.txt").await?.read_to_string(&mut text).await?;
+    /// assert_eq!(text, "hi");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open_member(&self, item: &Item, name: &str) -> Result<AsyncReader> {
         let (item, name) = (item.clone(), name.to_owned());
         blocking("open member", move || item.open_member(&name)).await.map(AsyncReader::new)
@@ -446,6 +642,21 @@ impl AsyncWriter {
     }
 
     /// The version being written, as it was when writing started.
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let item = registry.create("u", &(), &NewItem::new()).await?;
+    /// let writer = registry.write(&item).await?;
+    /// assert_eq!(writer.item().status(), cache_registry::Status::Write);
+    /// writer.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn item(&self) -> &Item {
         &self.item
     }
@@ -455,6 +666,23 @@ impl AsyncWriter {
     /// # Errors
     ///
     /// As [`Writer::commit`]; an earlier write's I/O error.
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    /// use tokio::io::AsyncWriteExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let item = registry.create("https://example.org/a.txt", &(), &NewItem::new()).await?;
+    /// let mut writer = registry.write(&item).await?;
+    /// writer.write_all(b"hello").await?;
+    /// let item = writer.commit().await?;
+    /// assert_eq!(item.status(), cache_registry::Status::Ready);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn commit(mut self) -> Result<Item> {
         let writer = self.finish_writes("commit").await?;
         blocking("commit", move || writer.commit()).await
@@ -465,6 +693,20 @@ impl AsyncWriter {
     /// # Errors
     ///
     /// As [`Writer::abort`].
+    ///
+    /// ```
+    /// use cache_registry::{AsyncRegistry, NewItem};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = AsyncRegistry::open(dir.path()).await?;
+    /// let item = registry.create("u", &(), &NewItem::new()).await?;
+    /// registry.write(&item).await?.abort().await?;
+    /// assert_eq!(registry.get(item.key(), 1).await?.map(|item| item.status()), Some(cache_registry::Status::Failed));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn abort(mut self) -> Result<()> {
         let writer = match std::mem::replace(&mut self.slot, Slot::Gone) {
             Slot::Idle((writer, _)) => writer,

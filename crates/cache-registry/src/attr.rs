@@ -59,6 +59,13 @@ pub enum AttrValue {
 impl AttrValue {
     /// The integer, if this is an [`Int`](AttrValue::Int) (or an
     /// [`Unsigned`](AttrValue::Unsigned) that fits in one).
+    ///
+    /// ```
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from(7).as_int(), Some(7));
+    /// assert_eq!(AttrValue::from("7").as_int(), None);
+    /// ```
     pub fn as_int(&self) -> Option<i64> {
         match self {
             AttrValue::Int(value) => Some(*value),
@@ -69,6 +76,13 @@ impl AttrValue {
 
     /// The number as a float, if this is an [`Int`](AttrValue::Int), an
     /// [`Unsigned`](AttrValue::Unsigned) or a [`Float`](AttrValue::Float).
+    ///
+    /// ```
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from(2).as_float(), Some(2.0));
+    /// assert_eq!(AttrValue::from(0.25).as_float(), Some(0.25));
+    /// ```
     #[allow(clippy::cast_precision_loss, reason = "an int read as a float is asked for explicitly")]
     pub fn as_float(&self) -> Option<f64> {
         match self {
@@ -80,6 +94,12 @@ impl AttrValue {
     }
 
     /// The text, if this is [`Text`](AttrValue::Text).
+    ///
+    /// ```
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from("eu").as_text(), Some("eu"));
+    /// ```
     pub fn as_text(&self) -> Option<&str> {
         match self {
             AttrValue::Text(value) => Some(value),
@@ -88,6 +108,13 @@ impl AttrValue {
     }
 
     /// The time, if this is a [`DateTime`](AttrValue::DateTime).
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from(SystemTime::UNIX_EPOCH).as_datetime(), Some(SystemTime::UNIX_EPOCH));
+    /// ```
     pub fn as_datetime(&self) -> Option<SystemTime> {
         match self {
             AttrValue::DateTime(value) => Some(*value),
@@ -96,6 +123,12 @@ impl AttrValue {
     }
 
     /// The boolean, if this is a [`Bool`](AttrValue::Bool).
+    ///
+    /// ```
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from(true).as_bool(), Some(true));
+    /// ```
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             AttrValue::Bool(value) => Some(*value),
@@ -104,6 +137,13 @@ impl AttrValue {
     }
 
     /// The namespace, if this is a [`Map`](AttrValue::Map).
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, Attributes};
+    ///
+    /// let model = AttrValue::from(Attributes::new().with("layers", 3));
+    /// assert_eq!(model.as_map().map(Attributes::len), Some(1));
+    /// ```
     pub fn as_map(&self) -> Option<&Attributes> {
         match self {
             AttrValue::Map(value) => Some(value),
@@ -239,11 +279,24 @@ pub struct Attributes {
 
 impl Attributes {
     /// An empty set.
+    ///
+    /// ```
+    /// use cache_registry::Attributes;
+    ///
+    /// assert!(Attributes::new().is_empty());
+    /// ```
     pub fn new() -> Self {
         Attributes::default()
     }
 
     /// This set with `name` set to `value`.
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, Attributes};
+    ///
+    /// let attrs = Attributes::new().with("rows", 3).with("rows", 4);
+    /// assert_eq!(attrs.get("rows"), Some(&AttrValue::Int(4)));
+    /// ```
     #[must_use]
     pub fn with(mut self, name: impl Into<String>, value: impl Into<AttrValue>) -> Self {
         self.insert(name, value);
@@ -251,11 +304,27 @@ impl Attributes {
     }
 
     /// Sets `name` to `value`, returning the value it had.
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, Attributes};
+    ///
+    /// let mut attrs = Attributes::new();
+    /// assert_eq!(attrs.insert("rows", 3), None);
+    /// assert_eq!(attrs.insert("rows", 4), Some(AttrValue::Int(3)));
+    /// ```
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<AttrValue>) -> Option<AttrValue> {
         self.entries.insert(name.into(), value.into())
     }
 
     /// The value at a dotted `path` (`"rows"`, `"model.layers"`), if there is one.
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, Attributes};
+    ///
+    /// let attrs = Attributes::new().with("model", Attributes::new().with("layers", 3));
+    /// assert_eq!(attrs.get("model.layers"), Some(&AttrValue::Int(3)));
+    /// assert_eq!(attrs.get("model.depth"), None);
+    /// ```
     pub fn get(&self, path: &str) -> Option<&AttrValue> {
         let mut current = self;
         let mut parts = path.split('.').peekable();
@@ -270,16 +339,36 @@ impl Attributes {
     }
 
     /// The top-level entries in name order.
+    ///
+    /// ```
+    /// use cache_registry::Attributes;
+    ///
+    /// let attrs = Attributes::new().with("b", 2).with("a", 1);
+    /// let names: Vec<&str> = attrs.iter().map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &AttrValue)> {
         self.entries.iter().map(|(name, value)| (name.as_str(), value))
     }
 
     /// How many top-level entries there are.
+    ///
+    /// ```
+    /// use cache_registry::Attributes;
+    ///
+    /// assert_eq!(Attributes::new().with("a", 1).with("ns", Attributes::new().with("b", 2)).len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether there are no entries.
+    ///
+    /// ```
+    /// use cache_registry::Attributes;
+    ///
+    /// assert!(!Attributes::new().with("a", 1).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -31,11 +31,39 @@ pub struct Cleanup {
 
 impl Cleanup {
     /// The always-on rules only.
+    ///
+    /// ```
+    /// use cache_registry::{Cleanup, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let report = registry.cleanup(&Cleanup::new())?;
+    /// assert!(report.removed.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Cleanup::default()
     }
 
     /// Also removes Ready versions older than the newest `n` of each key (`n` = 0 removes all).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{Cleanup, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// for content in [&b"v1"[..], b"v2", b"v3"] {
+    ///     let mut writer = registry.create("u", &(), &NewItem::new())?.write()?;
+    ///     writer.write_all(content)?;
+    ///     writer.commit()?;
+    /// }
+    /// assert_eq!(registry.cleanup(&Cleanup::new().keep_newest(1))?.removed.len(), 2);
+    /// assert_eq!(registry.best("u", &())?.map(|item| item.version()), Some(3));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn keep_newest(mut self, n: usize) -> Self {
         self.keep_newest = Some(n);
@@ -45,6 +73,19 @@ impl Cleanup {
     /// Also removes Uninitialized and Write versions created longer than `age` ago. A writer
     /// still running that long loses its version (its commit then fails), so pick an age well
     /// past the longest write.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_registry::{Cleanup, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// registry.create("u", &(), &NewItem::new())?; // never written
+    /// assert!(registry.cleanup(&Cleanup::new().stale_after(Duration::from_secs(3600)))?.removed.is_empty());
+    /// assert_eq!(registry.cleanup(&Cleanup::new().stale_after(Duration::ZERO))?.removed.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn stale_after(mut self, age: Duration) -> Self {
         self.stale_after = Some(age);
@@ -52,6 +93,18 @@ impl Cleanup {
     }
 
     /// Only reports what would go.
+    ///
+    /// ```
+    /// use cache_registry::{Cleanup, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// registry.create("u", &(), &NewItem::new())?.trash()?;
+    /// assert_eq!(registry.cleanup(&Cleanup::new().dry_run(true))?.removed.len(), 1);
+    /// assert_eq!(registry.versions("u", &())?.len(), 1, "nothing changed");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn dry_run(mut self, dry_run: bool) -> Self {
         self.dry_run = dry_run;

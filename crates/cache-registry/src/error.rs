@@ -74,6 +74,13 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Whether the same call may succeed if retried later.
+    ///
+    /// ```
+    /// use cache_registry::ErrorKind;
+    ///
+    /// assert!(ErrorKind::Busy.is_temporary());
+    /// assert!(!ErrorKind::Corrupt.is_temporary());
+    /// ```
     pub fn is_temporary(self) -> bool {
         matches!(self, ErrorKind::Busy)
     }
@@ -134,17 +141,38 @@ pub struct Error {
 
 impl Error {
     /// A new error of `kind` from `operation` (`"create"`, `"open"`, ...).
+    ///
+    /// ```
+    /// use cache_registry::{Error, ErrorKind};
+    ///
+    /// let error = Error::new(ErrorKind::NotFound, "open member");
+    /// assert_eq!(error.to_string(), "registry open member: not found");
+    /// ```
     pub fn new(kind: ErrorKind, operation: &'static str) -> Self {
         Error { kind, operation, item: None, context: None, source: None }
     }
 
     /// How many bytes of a URI [`with_item`](Error::with_item) keeps.
+    ///
+    /// ```
+    /// use cache_registry::{Error, ErrorKind};
+    ///
+    /// let error = Error::new(ErrorKind::Io, "open").with_item(&"x".repeat(500), None);
+    /// assert!(error.item().unwrap().len() < Error::URI_SHOWN + 30);
+    /// ```
     pub const URI_SHOWN: usize = 64;
 
     /// Names the item the failed operation was about: its URI (cut to
     /// [`URI_SHOWN`](Error::URI_SHOWN) bytes at a character boundary, control characters
     /// escaped) and its version when there is one. Params and file contents never go into
     /// errors. The first item named stays.
+    ///
+    /// ```
+    /// use cache_registry::{Error, ErrorKind};
+    ///
+    /// let error = Error::new(ErrorKind::Io, "commit").with_item("https://example.org/a.csv", Some(2));
+    /// assert_eq!(error.to_string(), r#"registry commit "https://example.org/a.csv" v2: i/o error"#);
+    /// ```
     #[must_use]
     pub fn with_item(mut self, uri: &str, version: Option<u64>) -> Self {
         if self.item.is_none() {
@@ -165,11 +193,25 @@ impl Error {
     }
 
     /// The item named by [`with_item`](Error::with_item), as shown in `Display`.
+    ///
+    /// ```
+    /// use cache_registry::{Error, ErrorKind};
+    ///
+    /// let error = Error::new(ErrorKind::Io, "open").with_item("u", Some(1));
+    /// assert_eq!(error.item(), Some(r#""u" v1"#));
+    /// ```
     pub fn item(&self) -> Option<&str> {
         self.item.as_deref()
     }
 
     /// Adds what this layer knows that the kind does not say (a key, a path, a name).
+    ///
+    /// ```
+    /// use cache_registry::{Error, ErrorKind};
+    ///
+    /// let error = Error::new(ErrorKind::NotFound, "open member").with_context("no file member \"a.txt\"");
+    /// assert_eq!(error.context(), Some("no file member \"a.txt\""));
+    /// ```
     #[must_use]
     pub fn with_context(mut self, context: impl Into<Cow<'static, str>>) -> Self {
         self.context = Some(context.into());
@@ -177,6 +219,15 @@ impl Error {
     }
 
     /// Sets the underlying cause, reachable through `source()`.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use cache_registry::{Error, ErrorKind};
+    ///
+    /// let cause = std::io::Error::other("disk on fire");
+    /// let error = Error::new(ErrorKind::Io, "commit").with_source(cause);
+    /// assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("disk on fire"));
+    /// ```
     #[must_use]
     pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
         self.source = Some(source.into());
@@ -184,21 +235,45 @@ impl Error {
     }
 
     /// What went wrong.
+    ///
+    /// ```
+    /// use cache_registry::{Error, ErrorKind};
+    ///
+    /// assert_eq!(Error::new(ErrorKind::Busy, "create").kind(), ErrorKind::Busy);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
     /// The operation that failed, such as `"create"` or `"search"`.
+    ///
+    /// ```
+    /// use cache_registry::{Error, ErrorKind};
+    ///
+    /// assert_eq!(Error::new(ErrorKind::Busy, "create").operation(), "create");
+    /// ```
     pub fn operation(&self) -> &'static str {
         self.operation
     }
 
     /// What the failing layer added about the circumstances, if anything.
+    ///
+    /// ```
+    /// use cache_registry::{Error, ErrorKind};
+    ///
+    /// assert_eq!(Error::new(ErrorKind::Busy, "create").context(), None);
+    /// ```
     pub fn context(&self) -> Option<&str> {
         self.context.as_deref()
     }
 
     /// Whether the same call may succeed if retried later (the database was busy).
+    ///
+    /// ```
+    /// use cache_registry::{Error, ErrorKind};
+    ///
+    /// assert!(Error::new(ErrorKind::Busy, "create").is_temporary());
+    /// ```
     pub fn is_temporary(&self) -> bool {
         self.kind.is_temporary()
     }

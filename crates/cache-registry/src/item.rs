@@ -29,6 +29,13 @@ pub struct NewItem {
 
 impl NewItem {
     /// No extension (it is then taken from the URI's last path segment), no label, no attributes.
+    ///
+    /// ```
+    /// use cache_registry::NewItem;
+    ///
+    /// let options = NewItem::new(); // extension from the URI, no label, no attributes
+    /// # let _ = options;
+    /// ```
     pub fn new() -> Self {
         NewItem::default()
     }
@@ -36,6 +43,21 @@ impl NewItem {
     /// The file's extension without the leading dot (`"csv"`, `"tar.gz"`). It names the file and
     /// tells [`Item::open`] how to decode it. Only ASCII letters, digits, `.`, `_` and `-` are
     /// accepted, at most 32 of them; anything else is an error at create time.
+    ///
+    /// ```
+    /// use cache_registry::NewItem;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// let item = registry.create("https://example.org/download?id=7", &(), &NewItem::new().ext("csv.gz"))?;
+    /// assert_eq!(item.ext(), "csv.gz");
+    /// assert!(registry.create("u", &(), &NewItem::new().ext("../x")).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn ext(mut self, ext: impl Into<String>) -> Self {
         self.ext = Some(ext.into());
@@ -43,6 +65,18 @@ impl NewItem {
     }
 
     /// A free-text label, searchable with [`Filter::label`](crate::Filter::label).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.label(), Some("daily"));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
@@ -50,6 +84,21 @@ impl NewItem {
     }
 
     /// Sets one attribute.
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, NewItem};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// let body = vec![0u8; 1200];
+    /// let item = registry.create("u", &(), &NewItem::new().attr("size", body.len()).attr("source", "survey"))?;
+    /// assert_eq!(item.attributes()?.get("size"), Some(&AttrValue::Int(1200)));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn attr(mut self, name: impl Into<String>, value: impl Into<AttrValue>) -> Self {
         self.attributes.insert(name, value);
@@ -57,6 +106,21 @@ impl NewItem {
     }
 
     /// Sets all of `attributes`, replacing any with the same names.
+    ///
+    /// ```
+    /// use cache_registry::{Attributes, NewItem};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// let attrs = Attributes::new().with("rows", 3).with("model", Attributes::new().with("layers", 2));
+    /// let item = registry.create("u", &(), &NewItem::new().attributes(attrs.clone()))?;
+    /// assert_eq!(item.attributes()?, attrs);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn attributes(mut self, attributes: Attributes) -> Self {
         for (name, value) in attributes.iter() {
@@ -143,21 +207,69 @@ impl Item {
     }
 
     /// The stable key shared by every version of this URI and params (see [`item_key`](crate::item_key)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.key(), cache_registry::item_key(item.uri(), &serde_json::json!({"year": 2024}))?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn key(&self) -> &str {
         &self.row.key
     }
 
     /// The version, counting from 1 per key.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.version(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn version(&self) -> u64 {
         u64::try_from(self.row.version).unwrap_or(0)
     }
 
     /// The URI given at create time.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.uri(), "https://example.org/data/sales.csv");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn uri(&self) -> &str {
         &self.row.uri
     }
 
     /// The params in canonical JSON form (see [`canonical_params`](crate::canonical_params)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.params(), r#"{"year":2024}"#);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn params(&self) -> &str {
         &self.row.params
     }
@@ -167,52 +279,173 @@ impl Item {
     /// # Errors
     ///
     /// [`ErrorKind::Corrupt`] if the stored text is not JSON (someone edited the database).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.params_json()?["year"], 2024);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn params_json(&self) -> Result<serde_json::Value> {
         serde_json::from_str(&self.row.params)
             .map_err(|error| Error::new(ErrorKind::Corrupt, "params").with_source(error))
     }
 
     /// The status when this value was read or last changed through it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.status(), cache_registry::Status::Uninitialized);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn status(&self) -> Status {
         self.row.status
     }
 
     /// The file's name inside the registry's `files` directory.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert!(item.file_name().ends_with("-1.csv"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn file_name(&self) -> &str {
         &self.row.file_name
     }
 
     /// The file's extension without the dot; empty when it has none.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.ext(), "csv", "from the URI when not given");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn ext(&self) -> &str {
         &self.row.ext
     }
 
     /// The label given at create time.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.label(), Some("daily"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn label(&self) -> Option<&str> {
         self.row.label.as_deref()
     }
 
     /// When this version was created.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert!(item.created() <= std::time::SystemTime::now());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn created(&self) -> SystemTime {
         attr::from_micros(self.row.created)
     }
 
     /// When this version was last opened for reading, if ever.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert!(item.last_read().is_none(), "never opened");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn last_read(&self) -> Option<SystemTime> {
         self.row.last_read.map(attr::from_micros)
     }
 
     /// How many times this version was opened for reading.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.read_count(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn read_count(&self) -> u64 {
         u64::try_from(self.row.read_count).unwrap_or(0)
     }
 
     /// The file's size in bytes, known once the version is [`Ready`](Status::Ready).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.size(), None, "known once Ready");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn size(&self) -> Option<u64> {
         self.row.size.and_then(|size| u64::try_from(size).ok())
     }
 
     /// Where the file lives (or will, once written).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert!(item.path().starts_with(registry.dir()));
+    /// assert!(!item.path().exists(), "written only on commit");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn path(&self) -> PathBuf {
         self.store.file_path(&self.row.file_name)
     }
@@ -468,6 +701,22 @@ impl Item {
     /// # Errors
     ///
     /// As [`open_member`](Item::open_member).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    /// archive.start_file("a.txt", zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))?;
+    /// archive.write_all(b"alpha")?;
+    /// let mut writer = registry.create("https://example.org/bundle.zip", &(), &NewItem::new())?.write()?;
+    /// writer.write_all(&archive.finish()?.into_inner())?;
+    /// assert_eq!(writer.commit()?.members()?, ["a.txt"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn members(&self) -> Result<Vec<String>> {
         crate::read::members(&self.path(), &self.row.ext, self.store.read_limits).map_err(self.named())
     }

@@ -156,6 +156,17 @@ impl RegistryBuilder {
 
     /// How long a call waits for another process's write lock before failing with
     /// [`ErrorKind::Busy`]. Default 30 seconds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).busy_timeout(Duration::from_secs(2)).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
@@ -167,6 +178,16 @@ impl RegistryBuilder {
     /// (`synchronous = NORMAL` in WAL mode): a process crash or `kill -9` never leaves a Ready
     /// version with a torn file either way, but only `true` also guarantees it across a power
     /// loss, at the price of an fsync per file.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).sync_files(true).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn sync_files(mut self, sync: bool) -> Self {
         self.sync_files = sync;
@@ -174,6 +195,16 @@ impl RegistryBuilder {
     }
 
     /// How many idle connections the handle keeps open for reuse. Default 4.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).max_idle_connections(1).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn max_idle_connections(mut self, max: usize) -> Self {
         self.max_idle = max;
@@ -183,6 +214,16 @@ impl RegistryBuilder {
     /// How much of the database each pooled connection keeps cached in memory. Default 16 MiB:
     /// SQLite's own default (2 MiB) makes lookups on a registry of 100 000 items read most
     /// pages from the OS again.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).page_cache_bytes(64 << 20).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn page_cache_bytes(mut self, bytes: u64) -> Self {
         self.page_cache = bytes;

@@ -37,6 +37,13 @@ pub enum Status {
 
 impl Status {
     /// Every status, in code order.
+    ///
+    /// ```
+    /// use cache_registry::Status;
+    ///
+    /// assert_eq!(Status::ALL.len(), 5);
+    /// assert!(Status::ALL.contains(&Status::Trash));
+    /// ```
     pub const ALL: [Status; 5] = [Status::Uninitialized, Status::Write, Status::Ready, Status::Failed, Status::Trash];
 
     pub(crate) fn code(self) -> i64 {
@@ -54,6 +61,12 @@ impl Status {
     }
 
     /// The statuses an item may move to `self` from.
+    ///
+    /// ```
+    /// use cache_registry::Status;
+    ///
+    /// assert_eq!(Status::Failed.allowed_from(), [Status::Uninitialized, Status::Write]);
+    /// ```
     pub fn allowed_from(self) -> &'static [Status] {
         match self {
             Status::Uninitialized => &[],
@@ -71,6 +84,12 @@ impl Status {
     }
 
     /// Lowercase name, as in `Display`.
+    ///
+    /// ```
+    /// use cache_registry::Status;
+    ///
+    /// assert_eq!(Status::Uninitialized.as_str(), "uninitialized");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Uninitialized => "uninitialized",

@@ -95,11 +95,41 @@ impl Writer {
     }
 
     /// The version being written.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// let writer = item.write()?;
+    /// assert_eq!(writer.item().status(), cache_registry::Status::Write);
+    /// writer.commit()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn item(&self) -> &Item {
         &self.item
     }
 
     /// How many bytes were written so far.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// let mut writer = item.write()?;
+    /// writer.write_all(b"12345")?;
+    /// assert_eq!(writer.written(), 5);
+    /// writer.commit()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn written(&self) -> u64 {
         self.written
     }
