@@ -55,7 +55,8 @@ const DEFAULT_XZ_MEMORY_LIMIT: u64 = 128 << 20;
 /// [`FILES_DIR`] of artifacts.
 ///
 /// Cheap to clone (clones share one pool of connections) and `Send + Sync`. Calls block on
-/// SQLite and the disk: from async code, call it inside `spawn_blocking`.
+/// SQLite and the disk: from async code, use the `AsyncRegistry` that wraps it (feature
+/// `async`, on by default), which runs each call on Tokio's blocking pool.
 ///
 /// # Concurrency
 ///
