@@ -11,13 +11,14 @@
 //! The bare peer opens the very database file the registry created, so schema and indexes are
 //! identical, and runs the statements a careful hand-written implementation would: the same
 //! pragmas (WAL, `synchronous = NORMAL`, a 16 MiB page cache), the key hashed the same way,
-//! prepared statements cached, the same commits, the same search SQL.
+//! prepared statements cached, the same commits, versions and ids from the same high-water
+//! marks, the file created the same way (new, 0600), the same search SQL.
 //!
 //! `cargo bench -p benches --bench registry`
 
-use std::fs::File;
 use std::hint::black_box;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -75,21 +76,29 @@ impl Bare {
         let canonical = serde_json::to_string(params).expect("json");
         let key = Bare::key(uri, params);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).expect("begin");
+        // Versions and ids from high-water marks, as a correct hand-written store must keep
+        // them: computing them from the rows that exist reuses them after a cleanup.
         let version: i64 = tx
-            .prepare_cached("SELECT coalesce(max(version), 0) + 1 FROM items WHERE key = ?1")
+            .prepare_cached(
+                "INSERT INTO key_versions (key, last) VALUES (?1, 1) \
+                 ON CONFLICT (key) DO UPDATE SET last = last + 1 RETURNING last",
+            )
             .and_then(|mut statement| statement.query_row([&key], |row| row.get(0)))
             .expect("next version");
+        let id: i64 = tx
+            .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'item_id' RETURNING value")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+            .expect("next id");
         let file_name = format!("{key}-{version}.csv");
         let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_micros();
         tx.prepare_cached(
-            "INSERT INTO items (key, version, uri, params, status, file_name, ext, label, created) \
-             VALUES (?1, ?2, ?3, ?4, 0, ?5, 'csv', NULL, ?6)",
+            "INSERT INTO items (id, key, version, uri, params, status, file_name, ext, label, created) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, 'csv', NULL, ?7)",
         )
         .and_then(|mut statement| {
-            statement.execute(params![key, version, uri, canonical, file_name, i64::try_from(created).unwrap_or(0)])
+            statement.execute(params![id, key, version, uri, canonical, file_name, i64::try_from(created).unwrap_or(0)])
         })
         .expect("insert item");
-        let id = tx.last_insert_rowid();
         tx.prepare_cached("INSERT INTO attrs (item_id, name, kind, value) VALUES (?1, 'i', 0, ?2)")
             .and_then(|mut statement| statement.execute(params![id, i64::try_from(index).unwrap_or(0)]))
             .expect("insert attr");
@@ -100,7 +109,10 @@ impl Bare {
             .expect("claim");
         let final_path = self.files.join(&file_name);
         let temp = self.files.join(format!("{file_name}.part"));
-        let mut file = File::create(&temp).expect("create file");
+        // Created new and private, as the registry does (its extra O_NOFOLLOW is one more flag
+        // on the same open call).
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp).expect("create file");
         file.write_all(&PAYLOAD).expect("write file");
         drop(file);
         std::fs::rename(&temp, &final_path).expect("rename");

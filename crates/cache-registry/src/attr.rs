@@ -12,11 +12,38 @@ use crate::error::{Error, Result};
 /// Ints and floats compare with each other numerically in searches; text, datetimes and
 /// bools compare only with their own kind. A [`Map`](AttrValue::Map) is a namespace: its
 /// entries are stored under `outer.inner` paths and searched by that path.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use cache_registry::AttrValue;
+///
+/// let size: usize = 1200;
+/// assert_eq!(AttrValue::from(size).as_int(), Some(1200));
+/// assert_eq!(AttrValue::from(0.5f32).as_float(), Some(0.5));
+/// assert_eq!(AttrValue::from("eu").as_text(), Some("eu"));
+/// assert!(AttrValue::from(SystemTime::now()).as_datetime().is_some());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum AttrValue {
     /// A signed 64-bit integer.
     Int(i64),
+    /// An unsigned integer from a `u64` or `usize` too large for an [`Int`](AttrValue::Int).
+    ///
+    /// Attributes store integers as `i64`, so a value above `i64::MAX` cannot be stored: a
+    /// create, `set_attributes` or search with one fails with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the attribute, never
+    /// a wrap to a negative number. `From<u64>` and `From<usize>` give an `Int` whenever the
+    /// value fits, so this variant is seen only above `i64::MAX`; one built by hand that fits
+    /// is stored (and read back) as an `Int`.
+    ///
+    /// ```
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from(7u64), AttrValue::Int(7));
+    /// assert_eq!(AttrValue::from(u64::MAX), AttrValue::Unsigned(u64::MAX));
+    /// ```
+    Unsigned(u64),
     /// A finite 64-bit float (NaN and infinities are refused when stored).
     Float(f64),
     /// UTF-8 text.
@@ -30,25 +57,49 @@ pub enum AttrValue {
 }
 
 impl AttrValue {
-    /// The integer, if this is an [`Int`](AttrValue::Int).
+    /// The integer, if this is an [`Int`](AttrValue::Int) (or an
+    /// [`Unsigned`](AttrValue::Unsigned) that fits in one).
+    ///
+    /// ```
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from(7).as_int(), Some(7));
+    /// assert_eq!(AttrValue::from("7").as_int(), None);
+    /// ```
     pub fn as_int(&self) -> Option<i64> {
         match self {
             AttrValue::Int(value) => Some(*value),
+            AttrValue::Unsigned(value) => i64::try_from(*value).ok(),
             _ => None,
         }
     }
 
-    /// The number as a float, if this is an [`Int`](AttrValue::Int) or a [`Float`](AttrValue::Float).
+    /// The number as a float, if this is an [`Int`](AttrValue::Int), an
+    /// [`Unsigned`](AttrValue::Unsigned) or a [`Float`](AttrValue::Float).
+    ///
+    /// ```
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from(2).as_float(), Some(2.0));
+    /// assert_eq!(AttrValue::from(0.25).as_float(), Some(0.25));
+    /// ```
     #[allow(clippy::cast_precision_loss, reason = "an int read as a float is asked for explicitly")]
     pub fn as_float(&self) -> Option<f64> {
         match self {
             AttrValue::Int(value) => Some(*value as f64),
+            AttrValue::Unsigned(value) => Some(*value as f64),
             AttrValue::Float(value) => Some(*value),
             _ => None,
         }
     }
 
     /// The text, if this is [`Text`](AttrValue::Text).
+    ///
+    /// ```
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from("eu").as_text(), Some("eu"));
+    /// ```
     pub fn as_text(&self) -> Option<&str> {
         match self {
             AttrValue::Text(value) => Some(value),
@@ -57,6 +108,13 @@ impl AttrValue {
     }
 
     /// The time, if this is a [`DateTime`](AttrValue::DateTime).
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from(SystemTime::UNIX_EPOCH).as_datetime(), Some(SystemTime::UNIX_EPOCH));
+    /// ```
     pub fn as_datetime(&self) -> Option<SystemTime> {
         match self {
             AttrValue::DateTime(value) => Some(*value),
@@ -65,6 +123,12 @@ impl AttrValue {
     }
 
     /// The boolean, if this is a [`Bool`](AttrValue::Bool).
+    ///
+    /// ```
+    /// use cache_registry::AttrValue;
+    ///
+    /// assert_eq!(AttrValue::from(true).as_bool(), Some(true));
+    /// ```
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             AttrValue::Bool(value) => Some(*value),
@@ -73,6 +137,13 @@ impl AttrValue {
     }
 
     /// The namespace, if this is a [`Map`](AttrValue::Map).
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, Attributes};
+    ///
+    /// let model = AttrValue::from(Attributes::new().with("layers", 3));
+    /// assert_eq!(model.as_map().map(Attributes::len), Some(1));
+    /// ```
     pub fn as_map(&self) -> Option<&Attributes> {
         match self {
             AttrValue::Map(value) => Some(value),
@@ -84,6 +155,15 @@ impl AttrValue {
     pub(crate) fn to_sql(&self, operation: &'static str) -> Result<Option<(Kind, SqlValue)>> {
         Ok(Some(match self {
             AttrValue::Int(value) => (Kind::Int, SqlValue::Integer(*value)),
+            AttrValue::Unsigned(value) => match i64::try_from(*value) {
+                Ok(value) => (Kind::Int, SqlValue::Integer(value)),
+                Err(_) => {
+                    return Err(Error::invalid_input(
+                        operation,
+                        format!("{value} is over i64::MAX, the largest attribute integer: store it as text or a float"),
+                    ));
+                }
+            },
             AttrValue::Float(value) if value.is_finite() => (Kind::Float, SqlValue::Real(*value)),
             AttrValue::Float(_) => return Err(Error::invalid_input(operation, "attribute floats must be finite")),
             AttrValue::Text(value) => (Kind::Text, SqlValue::Text(value.clone())),
@@ -104,6 +184,22 @@ impl AttrValue {
             (Kind::Bool, SqlValue::Integer(value)) => AttrValue::Bool(value != 0),
             _ => return None,
         })
+    }
+}
+
+/// `u64` and `usize` (`.attr("size", body.len())`): an [`AttrValue::Int`] when the value fits
+/// in `i64`, else an [`AttrValue::Unsigned`] that storing refuses.
+impl From<u64> for AttrValue {
+    fn from(value: u64) -> Self {
+        i64::try_from(value).map_or(AttrValue::Unsigned(value), AttrValue::Int)
+    }
+}
+
+/// As `From<u64>`.
+impl From<usize> for AttrValue {
+    fn from(value: usize) -> Self {
+        // usize is at most 64 bits on every platform Rust supports.
+        u64::try_from(value).map_or(AttrValue::Unsigned(u64::MAX), AttrValue::from)
     }
 }
 
@@ -183,11 +279,24 @@ pub struct Attributes {
 
 impl Attributes {
     /// An empty set.
+    ///
+    /// ```
+    /// use cache_registry::Attributes;
+    ///
+    /// assert!(Attributes::new().is_empty());
+    /// ```
     pub fn new() -> Self {
         Attributes::default()
     }
 
     /// This set with `name` set to `value`.
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, Attributes};
+    ///
+    /// let attrs = Attributes::new().with("rows", 3).with("rows", 4);
+    /// assert_eq!(attrs.get("rows"), Some(&AttrValue::Int(4)));
+    /// ```
     #[must_use]
     pub fn with(mut self, name: impl Into<String>, value: impl Into<AttrValue>) -> Self {
         self.insert(name, value);
@@ -195,11 +304,27 @@ impl Attributes {
     }
 
     /// Sets `name` to `value`, returning the value it had.
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, Attributes};
+    ///
+    /// let mut attrs = Attributes::new();
+    /// assert_eq!(attrs.insert("rows", 3), None);
+    /// assert_eq!(attrs.insert("rows", 4), Some(AttrValue::Int(3)));
+    /// ```
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<AttrValue>) -> Option<AttrValue> {
         self.entries.insert(name.into(), value.into())
     }
 
     /// The value at a dotted `path` (`"rows"`, `"model.layers"`), if there is one.
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, Attributes};
+    ///
+    /// let attrs = Attributes::new().with("model", Attributes::new().with("layers", 3));
+    /// assert_eq!(attrs.get("model.layers"), Some(&AttrValue::Int(3)));
+    /// assert_eq!(attrs.get("model.depth"), None);
+    /// ```
     pub fn get(&self, path: &str) -> Option<&AttrValue> {
         let mut current = self;
         let mut parts = path.split('.').peekable();
@@ -214,16 +339,36 @@ impl Attributes {
     }
 
     /// The top-level entries in name order.
+    ///
+    /// ```
+    /// use cache_registry::Attributes;
+    ///
+    /// let attrs = Attributes::new().with("b", 2).with("a", 1);
+    /// let names: Vec<&str> = attrs.iter().map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &AttrValue)> {
         self.entries.iter().map(|(name, value)| (name.as_str(), value))
     }
 
     /// How many top-level entries there are.
+    ///
+    /// ```
+    /// use cache_registry::Attributes;
+    ///
+    /// assert_eq!(Attributes::new().with("a", 1).with("ns", Attributes::new().with("b", 2)).len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether there are no entries.
+    ///
+    /// ```
+    /// use cache_registry::Attributes;
+    ///
+    /// assert!(!Attributes::new().with("a", 1).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -244,7 +389,10 @@ impl Attributes {
         for (name, value) in &self.entries {
             check_name(name, operation)?;
             let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
-            match value.to_sql(operation)? {
+            let stored = value.to_sql(operation).map_err(|error| {
+                Error::invalid_input(operation, format!("attribute {path:?}: {}", error.context().unwrap_or("invalid")))
+            })?;
+            match stored {
                 Some((kind, sql)) => out.push((path, kind, sql)),
                 None => {
                     if let AttrValue::Map(inner) = value {
@@ -345,6 +493,21 @@ mod tests {
         assert_eq!(nan.kind(), crate::ErrorKind::InvalidInput);
         let empty = Attributes::new().with("", 1).flatten("test").unwrap_err();
         assert_eq!(empty.kind(), crate::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn unsigned_integers_are_ints_when_they_fit_and_refused_above_i64_max() {
+        let len: usize = 1200;
+        assert_eq!(AttrValue::from(len), AttrValue::Int(1200));
+        assert_eq!(AttrValue::from(u64::try_from(i64::MAX).unwrap()), AttrValue::Int(i64::MAX));
+        assert_eq!(AttrValue::from(3u32), AttrValue::Int(3));
+        assert_eq!(AttrValue::from(0.5f32), AttrValue::Float(0.5));
+        let error = Attributes::new().with("size", u64::MAX).flatten("create").unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::InvalidInput);
+        let message = error.to_string();
+        assert!(message.contains("\"size\"") && message.contains("i64::MAX"), "{message}");
+        let fits = Attributes::new().with("n", AttrValue::Unsigned(5)).flatten("create").unwrap();
+        assert_eq!(fits[0].2, SqlValue::Integer(5));
     }
 
     #[test]

@@ -4,15 +4,13 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{TransactionBehavior, params};
-
 use crate::attr;
+use crate::db::CleanupRow;
 use crate::error::{Error, Result};
-use crate::item::Status;
-use crate::registry::Registry;
-use crate::write::temp_name;
+use crate::status::Status;
+use crate::store::{Store, temp_name};
 
-/// What [`Registry::cleanup`] may remove. Always: Failed and Trash versions, Ready versions
+/// What [`Registry::cleanup`](crate::Registry::cleanup) may remove. Always: Failed and Trash versions, Ready versions
 /// whose file is gone, and files in the registry that no record owns. Optionally: Ready
 /// versions beyond the newest N per key, and Uninitialized or Write versions older than an age
 /// (left behind by a process that died).
@@ -33,11 +31,39 @@ pub struct Cleanup {
 
 impl Cleanup {
     /// The always-on rules only.
+    ///
+    /// ```
+    /// use cache_registry::{Cleanup, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let report = registry.cleanup(&Cleanup::new())?;
+    /// assert!(report.removed.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Cleanup::default()
     }
 
     /// Also removes Ready versions older than the newest `n` of each key (`n` = 0 removes all).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{Cleanup, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// for content in [&b"v1"[..], b"v2", b"v3"] {
+    ///     let mut writer = registry.create("u", &(), &NewItem::new())?.write()?;
+    ///     writer.write_all(content)?;
+    ///     writer.commit()?;
+    /// }
+    /// assert_eq!(registry.cleanup(&Cleanup::new().keep_newest(1))?.removed.len(), 2);
+    /// assert_eq!(registry.best("u", &())?.map(|item| item.version()), Some(3));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn keep_newest(mut self, n: usize) -> Self {
         self.keep_newest = Some(n);
@@ -47,6 +73,19 @@ impl Cleanup {
     /// Also removes Uninitialized and Write versions created longer than `age` ago. A writer
     /// still running that long loses its version (its commit then fails), so pick an age well
     /// past the longest write.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_registry::{Cleanup, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// registry.create("u", &(), &NewItem::new())?; // never written
+    /// assert!(registry.cleanup(&Cleanup::new().stale_after(Duration::from_secs(3600)))?.removed.is_empty());
+    /// assert_eq!(registry.cleanup(&Cleanup::new().stale_after(Duration::ZERO))?.removed.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn stale_after(mut self, age: Duration) -> Self {
         self.stale_after = Some(age);
@@ -54,6 +93,18 @@ impl Cleanup {
     }
 
     /// Only reports what would go.
+    ///
+    /// ```
+    /// use cache_registry::{Cleanup, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// registry.create("u", &(), &NewItem::new())?.trash()?;
+    /// assert_eq!(registry.cleanup(&Cleanup::new().dry_run(true))?.removed.len(), 1);
+    /// assert_eq!(registry.versions("u", &())?.len(), 1, "nothing changed");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn dry_run(mut self, dry_run: bool) -> Self {
         self.dry_run = dry_run;
@@ -62,6 +113,19 @@ impl Cleanup {
 }
 
 /// Why a version was (or, in a dry run, would be) removed.
+///
+/// ```
+/// use cache_registry::{Cleanup, NewItem, Reason, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let mut item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+/// item.trash()?;
+/// let report = registry.cleanup(&Cleanup::new())?;
+/// assert_eq!(report.removed[0].reason, Reason::Trash);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reason {
@@ -78,6 +142,19 @@ pub enum Reason {
 }
 
 /// One version that cleanup removed.
+///
+/// ```
+/// use cache_registry::{Cleanup, NewItem, Registry, Status};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let mut item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+/// item.trash()?;
+/// let removed = &registry.cleanup(&Cleanup::new())?.removed[0];
+/// assert_eq!((removed.uri.as_str(), removed.version, removed.status), ("https://example.org/a.csv", 1, Status::Trash));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Removed {
@@ -96,6 +173,19 @@ pub struct Removed {
 }
 
 /// What a cleanup removed, or in a dry run would remove.
+///
+/// ```
+/// use cache_registry::{Cleanup, FILES_DIR, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// std::fs::write(registry.dir().join(FILES_DIR).join("stray"), b"1234")?;
+/// let dry = registry.cleanup(&Cleanup::new().dry_run(true))?;
+/// assert_eq!((dry.orphan_files.len(), dry.bytes_freed, dry.dry_run), (1, 4, true));
+/// assert_eq!(registry.cleanup(&Cleanup::new())?.bytes_freed, 4);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CleanupReport {
@@ -120,17 +210,18 @@ fn size_of(path: &std::path::Path) -> u64 {
     std::fs::symlink_metadata(path).map(|meta| meta.len()).unwrap_or(0)
 }
 
-pub(crate) fn run(registry: &Registry, plan: &Cleanup) -> Result<CleanupReport> {
+pub(crate) fn run(store: &Store, plan: &Cleanup) -> Result<CleanupReport> {
     // The listing comes before the database read: a writer commits its record before creating
     // its file, so every file listed here whose record is absent below is truly unowned.
-    let listed = list_files(registry)?;
-    let candidates = select_candidates(registry, plan)?;
+    let listed = list_files(store)?;
+    let candidates = select_candidates(store, plan)?;
     let mut report = CleanupReport { dry_run: plan.dry_run, ..CleanupReport::default() };
 
     let removed_ids: HashSet<i64> = if plan.dry_run {
         candidates.iter().map(|candidate| candidate.id).collect()
     } else {
-        delete_records(registry, &candidates)?
+        let rows: Vec<(i64, Status)> = candidates.iter().map(|candidate| (candidate.id, candidate.status)).collect();
+        store.db.delete_if_status(&rows)?
     };
     // Files of the versions removed here are counted with them, never again as orphans.
     let mut handled = HashSet::new();
@@ -140,7 +231,7 @@ pub(crate) fn run(registry: &Registry, plan: &Cleanup) -> Result<CleanupReport> 
         }
         let mut removed = candidate.removed;
         for name in [temp_name(&candidate.file_name), candidate.file_name] {
-            let path = registry.file_path(&name);
+            let path = store.file_path(&name);
             let bytes = size_of(&path);
             if !plan.dry_run {
                 remove_if_present(&path)?;
@@ -152,11 +243,11 @@ pub(crate) fn run(registry: &Registry, plan: &Cleanup) -> Result<CleanupReport> 
         report.removed.push(removed);
     }
 
-    let owned = owned_files(registry)?;
+    let owned = owned_files(store)?;
     for name in listed {
         let orphan = !owned.contains(&name) && !handled.contains(&name);
         if orphan {
-            let path = registry.file_path(&name);
+            let path = store.file_path(&name);
             report.bytes_freed += size_of(&path);
             if !plan.dry_run {
                 remove_if_present(&path)?;
@@ -175,8 +266,8 @@ fn remove_if_present(path: &std::path::Path) -> Result<()> {
     }
 }
 
-fn list_files(registry: &Registry) -> Result<Vec<String>> {
-    let dir = registry.files_dir();
+fn list_files(store: &Store) -> Result<Vec<String>> {
+    let dir = store.files_dir();
     let entries = std::fs::read_dir(dir).map_err(|error| Error::io("cleanup", dir, error))?;
     let mut names = Vec::new();
     for entry in entries {
@@ -192,64 +283,33 @@ fn list_files(registry: &Registry) -> Result<Vec<String>> {
 
 /// Every file name a remaining record owns: each record's file, and the partial file of a
 /// version in Write.
-fn owned_files(registry: &Registry) -> Result<HashSet<String>> {
-    registry.with_conn("cleanup", |conn| {
-        let mut statement =
-            conn.prepare_cached("SELECT file_name, status FROM items").map_err(|error| Error::db("cleanup", error))?;
-        let mut rows = statement.query([]).map_err(|error| Error::db("cleanup", error))?;
-        let mut owned = HashSet::new();
-        while let Some(row) = rows.next().map_err(|error| Error::db("cleanup", error))? {
-            let name: String = row.get(0).map_err(|error| Error::db("cleanup", error))?;
-            let status: i64 = row.get(1).map_err(|error| Error::db("cleanup", error))?;
-            if status == Status::Write.code() {
-                owned.insert(temp_name(&name));
-            }
-            owned.insert(name);
+fn owned_files(store: &Store) -> Result<HashSet<String>> {
+    let mut owned = HashSet::new();
+    for (name, status) in store.db.file_names()? {
+        if status == Some(Status::Write) {
+            owned.insert(temp_name(&name));
         }
-        Ok(owned)
-    })
+        owned.insert(name);
+    }
+    Ok(owned)
 }
 
-fn select_candidates(registry: &Registry, plan: &Cleanup) -> Result<Vec<Candidate>> {
+fn select_candidates(store: &Store, plan: &Cleanup) -> Result<Vec<Candidate>> {
     let stale_before = plan.stale_after.map(|age| {
         let cutoff = SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
         attr::micros(cutoff)
     });
     let keep = plan.keep_newest.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-    let rows = registry.with_conn("cleanup", |conn| {
-        // rank = position among the key's Ready versions, newest first; NULL for other statuses.
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT id, key, version, uri, status, file_name, created, \
-                   CASE WHEN status = ?1 THEN row_number() OVER ( \
-                     PARTITION BY key, status = ?1 ORDER BY version DESC) END AS rank \
-                 FROM items",
-            )
-            .map_err(|error| Error::db("cleanup", error))?;
-        let rows = statement
-            .query_map(params![Status::Ready.code()], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, i64>(4)?,
-                    row.get::<_, String>(5)?,
-                    row.get::<_, i64>(6)?,
-                    row.get::<_, Option<i64>>(7)?,
-                ))
-            })
-            .map_err(|error| Error::db("cleanup", error))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|error| Error::db("cleanup", error))
-    })?;
     let mut candidates = Vec::new();
-    for (id, key, version, uri, code, file_name, created, rank) in rows {
-        let Some(status) = Status::from_code(code) else { continue };
+    for row in store.db.cleanup_rows()? {
+        let CleanupRow { id, key, version, uri, status, file_name, created, ready_rank } = row;
         let reason = match status {
             Status::Failed => Some(Reason::Failed),
             Status::Trash => Some(Reason::Trash),
-            Status::Ready if keep.is_some_and(|keep| rank.is_some_and(|rank| rank > keep)) => Some(Reason::Superseded),
-            Status::Ready if !registry.file_path(&file_name).exists() => Some(Reason::FileMissing),
+            Status::Ready if keep.is_some_and(|keep| ready_rank.is_some_and(|rank| rank > keep)) => {
+                Some(Reason::Superseded)
+            }
+            Status::Ready if !store.file_path(&file_name).exists() => Some(Reason::FileMissing),
             Status::Uninitialized | Status::Write if stale_before.is_some_and(|cutoff| created < cutoff) => {
                 Some(Reason::Stale)
             }
@@ -266,34 +326,4 @@ fn select_candidates(registry: &Registry, plan: &Cleanup) -> Result<Vec<Candidat
         }
     }
     Ok(candidates)
-}
-
-/// Deletes the candidates' records in one transaction, each only if its status is still the
-/// one it was selected with, so a version that moved on meanwhile (a stale write that just
-/// committed) stays. Returns the ids deleted.
-fn delete_records(registry: &Registry, candidates: &[Candidate]) -> Result<HashSet<i64>> {
-    if candidates.is_empty() {
-        return Ok(HashSet::new());
-    }
-    registry.with_conn("cleanup", |conn| {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|error| Error::db("cleanup", error))?;
-        let mut deleted = HashSet::new();
-        {
-            let mut statement = tx
-                .prepare_cached("DELETE FROM items WHERE id = ?1 AND status = ?2")
-                .map_err(|error| Error::db("cleanup", error))?;
-            for candidate in candidates {
-                let changed = statement
-                    .execute(params![candidate.id, candidate.status.code()])
-                    .map_err(|error| Error::db("cleanup", error))?;
-                if changed == 1 {
-                    deleted.insert(candidate.id);
-                }
-            }
-        }
-        tx.commit().map_err(|error| Error::db("cleanup", error))?;
-        Ok(deleted)
-    })
 }

@@ -2,94 +2,15 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use rusqlite::types::Value as SqlValue;
-
 use crate::attr::{self, AttrValue, Attributes};
+use crate::db::Row;
 use crate::error::{Error, ErrorKind, Result};
 use crate::read::Reader;
-use crate::registry::Registry;
-use crate::write::Writer;
-
-/// Where an item is in its life.
-///
-/// ```text
-/// Uninitialized ──> Write ──> Ready
-///       │             └─────> Failed
-///       └───────────────────> Failed
-/// any status but Trash ─────> Trash
-/// ```
-///
-/// Every change is one conditional SQL update, so two processes racing for the same change
-/// cannot both win: the loser gets [`ErrorKind::InvalidTransition`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Status {
-    /// Created; nobody has started writing its file.
-    Uninitialized,
-    /// A [`Writer`] is (or was, if its process died) filling the file.
-    Write,
-    /// The file is complete and may be read.
-    Ready,
-    /// Writing failed or was abandoned; cleanup removes it.
-    Failed,
-    /// Marked for removal; cleanup removes it.
-    Trash,
-}
-
-impl Status {
-    /// Every status, in code order.
-    pub const ALL: [Status; 5] = [Status::Uninitialized, Status::Write, Status::Ready, Status::Failed, Status::Trash];
-
-    pub(crate) fn code(self) -> i64 {
-        match self {
-            Status::Uninitialized => 0,
-            Status::Write => 1,
-            Status::Ready => 2,
-            Status::Failed => 3,
-            Status::Trash => 4,
-        }
-    }
-
-    pub(crate) fn from_code(code: i64) -> Option<Status> {
-        Status::ALL.into_iter().find(|status| status.code() == code)
-    }
-
-    /// The statuses an item may move to `self` from.
-    pub fn allowed_from(self) -> &'static [Status] {
-        match self {
-            Status::Uninitialized => &[],
-            Status::Write => &[Status::Uninitialized],
-            Status::Ready => &[Status::Write],
-            Status::Failed => &[Status::Uninitialized, Status::Write],
-            Status::Trash => &[Status::Uninitialized, Status::Write, Status::Ready, Status::Failed],
-        }
-    }
-
-    /// The set of [`allowed_from`](Status::allowed_from) as a bit mask over codes, which the
-    /// transition SQL takes as one bound parameter.
-    pub(crate) fn allowed_from_mask(self) -> i64 {
-        self.allowed_from().iter().fold(0, |mask, status| mask | (1 << status.code()))
-    }
-
-    /// Lowercase name, as in `Display`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Uninitialized => "uninitialized",
-            Status::Write => "write",
-            Status::Ready => "ready",
-            Status::Failed => "failed",
-            Status::Trash => "trash",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::status::Status;
+use crate::store::Store;
 
 /// What to record with a new version besides its URI and params.
 ///
@@ -108,6 +29,13 @@ pub struct NewItem {
 
 impl NewItem {
     /// No extension (it is then taken from the URI's last path segment), no label, no attributes.
+    ///
+    /// ```
+    /// use cache_registry::NewItem;
+    ///
+    /// let options = NewItem::new(); // extension from the URI, no label, no attributes
+    /// # let _ = options;
+    /// ```
     pub fn new() -> Self {
         NewItem::default()
     }
@@ -115,6 +43,21 @@ impl NewItem {
     /// The file's extension without the leading dot (`"csv"`, `"tar.gz"`). It names the file and
     /// tells [`Item::open`] how to decode it. Only ASCII letters, digits, `.`, `_` and `-` are
     /// accepted, at most 32 of them; anything else is an error at create time.
+    ///
+    /// ```
+    /// use cache_registry::NewItem;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// let item = registry.create("https://example.org/download?id=7", &(), &NewItem::new().ext("csv.gz"))?;
+    /// assert_eq!(item.ext(), "csv.gz");
+    /// assert!(registry.create("u", &(), &NewItem::new().ext("../x")).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn ext(mut self, ext: impl Into<String>) -> Self {
         self.ext = Some(ext.into());
@@ -122,6 +65,18 @@ impl NewItem {
     }
 
     /// A free-text label, searchable with [`Filter::label`](crate::Filter::label).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.label(), Some("daily"));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
@@ -129,6 +84,21 @@ impl NewItem {
     }
 
     /// Sets one attribute.
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, NewItem};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// let body = vec![0u8; 1200];
+    /// let item = registry.create("u", &(), &NewItem::new().attr("size", body.len()).attr("source", "survey"))?;
+    /// assert_eq!(item.attributes()?.get("size"), Some(&AttrValue::Int(1200)));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn attr(mut self, name: impl Into<String>, value: impl Into<AttrValue>) -> Self {
         self.attributes.insert(name, value);
@@ -136,6 +106,21 @@ impl NewItem {
     }
 
     /// Sets all of `attributes`, replacing any with the same names.
+    ///
+    /// ```
+    /// use cache_registry::{Attributes, NewItem};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// let attrs = Attributes::new().with("rows", 3).with("model", Attributes::new().with("layers", 2));
+    /// let item = registry.create("u", &(), &NewItem::new().attributes(attrs.clone()))?;
+    /// assert_eq!(item.attributes()?, attrs);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn attributes(mut self, attributes: Attributes) -> Self {
         for (name, value) in attributes.iter() {
@@ -172,54 +157,32 @@ fn ext_of_uri(uri: &str) -> String {
     }
 }
 
-/// One stored row of `items`.
-#[derive(Debug, Clone)]
-pub(crate) struct Row {
-    pub(crate) id: i64,
-    pub(crate) key: String,
-    pub(crate) version: i64,
-    pub(crate) uri: String,
-    pub(crate) params: String,
-    pub(crate) status: Status,
-    pub(crate) file_name: String,
-    pub(crate) ext: String,
-    pub(crate) label: Option<String>,
-    pub(crate) created: i64,
-    pub(crate) last_read: Option<i64>,
-    pub(crate) read_count: i64,
-    pub(crate) size: Option<i64>,
-}
-
-impl Row {
-    /// Maps a row selected with the registry's `select_items!` column list, in its order.
-    pub(crate) fn from_sql(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-        let code: i64 = row.get(5)?;
-        let status = Status::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(5, code))?;
-        Ok(Row {
-            id: row.get(0)?,
-            key: row.get(1)?,
-            version: row.get(2)?,
-            uri: row.get(3)?,
-            params: row.get(4)?,
-            status,
-            file_name: row.get(6)?,
-            ext: row.get(7)?,
-            label: row.get(8)?,
-            created: row.get(9)?,
-            last_read: row.get(10)?,
-            read_count: row.get(11)?,
-            size: row.get(12)?,
-        })
-    }
-}
-
 /// One version of one cached file, as the registry saw it when this value was read.
 ///
 /// The fields are a snapshot: another process may change the status meanwhile;
 /// [`refresh`](Item::refresh) reads it again. Status changes made through this value update it.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use cache_registry::{NewItem, Registry, Status};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let registry = Registry::open(dir.path())?;
+/// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+/// # writer.write_all(b"a,b\n1,2\n")?;
+/// # let item = writer.commit()?;
+/// // A snapshot of the record: cheap to clone, no I/O to read its fields.
+/// assert_eq!((item.version(), item.status(), item.size()), (1, Status::Ready, Some(8)));
+/// assert_eq!(item.ext(), "csv");
+/// let mut text = String::new();
+/// item.open()?.read_to_string(&mut text)?;
+/// assert_eq!(text, "a,b\n1,2\n");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Item {
-    pub(crate) registry: Registry,
+    pub(crate) store: Arc<Store>,
     pub(crate) row: Row,
 }
 
@@ -238,22 +201,75 @@ impl fmt::Debug for Item {
 }
 
 impl Item {
+    /// Names this item in an error of one of its operations.
+    pub(crate) fn named(&self) -> impl Fn(Error) -> Error + '_ {
+        move |error| error.with_item(&self.row.uri, Some(self.version()))
+    }
+
     /// The stable key shared by every version of this URI and params (see [`item_key`](crate::item_key)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.key(), cache_registry::item_key(item.uri(), &serde_json::json!({"year": 2024}))?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn key(&self) -> &str {
         &self.row.key
     }
 
     /// The version, counting from 1 per key.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.version(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn version(&self) -> u64 {
         u64::try_from(self.row.version).unwrap_or(0)
     }
 
     /// The URI given at create time.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.uri(), "https://example.org/data/sales.csv");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn uri(&self) -> &str {
         &self.row.uri
     }
 
     /// The params in canonical JSON form (see [`canonical_params`](crate::canonical_params)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.params(), r#"{"year":2024}"#);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn params(&self) -> &str {
         &self.row.params
     }
@@ -263,54 +279,175 @@ impl Item {
     /// # Errors
     ///
     /// [`ErrorKind::Corrupt`] if the stored text is not JSON (someone edited the database).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.params_json()?["year"], 2024);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn params_json(&self) -> Result<serde_json::Value> {
         serde_json::from_str(&self.row.params)
             .map_err(|error| Error::new(ErrorKind::Corrupt, "params").with_source(error))
     }
 
     /// The status when this value was read or last changed through it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.status(), cache_registry::Status::Uninitialized);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn status(&self) -> Status {
         self.row.status
     }
 
     /// The file's name inside the registry's `files` directory.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert!(item.file_name().ends_with("-1.csv"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn file_name(&self) -> &str {
         &self.row.file_name
     }
 
     /// The file's extension without the dot; empty when it has none.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.ext(), "csv", "from the URI when not given");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn ext(&self) -> &str {
         &self.row.ext
     }
 
     /// The label given at create time.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.label(), Some("daily"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn label(&self) -> Option<&str> {
         self.row.label.as_deref()
     }
 
     /// When this version was created.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert!(item.created() <= std::time::SystemTime::now());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn created(&self) -> SystemTime {
         attr::from_micros(self.row.created)
     }
 
     /// When this version was last opened for reading, if ever.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert!(item.last_read().is_none(), "never opened");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn last_read(&self) -> Option<SystemTime> {
         self.row.last_read.map(attr::from_micros)
     }
 
     /// How many times this version was opened for reading.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.read_count(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn read_count(&self) -> u64 {
         u64::try_from(self.row.read_count).unwrap_or(0)
     }
 
     /// The file's size in bytes, known once the version is [`Ready`](Status::Ready).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert_eq!(item.size(), None, "known once Ready");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn size(&self) -> Option<u64> {
         self.row.size.and_then(|size| u64::try_from(size).ok())
     }
 
     /// Where the file lives (or will, once written).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # let options = cache_registry::NewItem::new().label("daily");
+    /// # let item = registry.create("https://example.org/data/sales.csv", &serde_json::json!({"year": 2024}), &options)?;
+    /// # let _ = &item;
+    /// assert!(item.path().starts_with(registry.dir()));
+    /// assert!(!item.path().exists(), "written only on commit");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn path(&self) -> PathBuf {
-        self.registry.file_path(&self.row.file_name)
+        self.store.file_path(&self.row.file_name)
     }
 
     /// Reads this item's record again.
@@ -318,10 +455,29 @@ impl Item {
     /// # Errors
     ///
     /// [`ErrorKind::NotFound`] if cleanup removed it; database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// let mut snapshot = item.clone();
+    /// item.open()?;
+    /// assert_eq!(snapshot.read_count(), 0);
+    /// snapshot.refresh()?;
+    /// assert_eq!(snapshot.read_count(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn refresh(&mut self) -> Result<()> {
-        let row = self.registry.row_by_id(self.row.id, "refresh")?;
-        self.row =
-            row.ok_or_else(|| Error::new(ErrorKind::NotFound, "refresh").with_context("the item was removed"))?;
+        let row = self.store.db.row_by_id(self.row.id, "refresh").map_err(self.named())?;
+        self.row = row.ok_or_else(|| {
+            self.named()(Error::new(ErrorKind::NotFound, "refresh").with_context("the item was removed"))
+        })?;
         Ok(())
     }
 
@@ -330,17 +486,58 @@ impl Item {
     /// # Errors
     ///
     /// Database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{AttrValue, Attributes, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// item.set_attributes(&Attributes::new().with("model", Attributes::new().with("layers", 3)))?;
+    /// let attributes = item.attributes()?;
+    /// assert_eq!(attributes.get("rows"), Some(&AttrValue::Int(2)));
+    /// assert_eq!(attributes.get("model.layers"), Some(&AttrValue::Int(3)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn attributes(&self) -> Result<Attributes> {
-        self.registry.attributes_of(self.row.id)
+        self.store.db.attributes(self.row.id).map_err(self.named())
     }
 
     /// Sets attributes, replacing those with the same paths and keeping the rest, in one transaction.
     ///
+    /// A path is either a value or a namespace, never both: setting `model` to a value while
+    /// `model.layers` is stored (or `size.bytes` while `size` holds a value) is refused, and
+    /// nothing changes; [`remove_attribute`](Item::remove_attribute) the old one first.
+    ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for a name with a `.` or a non-finite float; database errors.
+    /// [`ErrorKind::InvalidInput`] for a name with a `.`, a non-finite float, or a value where a
+    /// namespace is stored (or the reverse), naming both paths; database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{AttrValue, Attributes, ErrorKind, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// item.set_attributes(&Attributes::new().with("rows", 3).with("checked", true))?;
+    /// assert_eq!(item.attributes()?.get("rows"), Some(&AttrValue::Int(3)));
+    /// // A path is a value or a namespace, never both.
+    /// let clash = item.set_attributes(&Attributes::new().with("rows", Attributes::new().with("n", 1)));
+    /// assert_eq!(clash.unwrap_err().kind(), ErrorKind::InvalidInput);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_attributes(&self, attributes: &Attributes) -> Result<()> {
-        self.registry.set_attributes(self.row.id, attributes)
+        let flat = attributes.flatten("set attributes").map_err(self.named())?;
+        self.store.db.set_attributes(self.row.id, &flat).map_err(self.named())
     }
 
     /// Removes the attribute at `path` and, if it is a namespace, everything under it.
@@ -349,44 +546,78 @@ impl Item {
     /// # Errors
     ///
     /// Database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// assert_eq!(item.remove_attribute("rows")?, 1);
+    /// assert!(item.attributes()?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn remove_attribute(&self, path: &str) -> Result<usize> {
-        self.registry.remove_attribute(self.row.id, path)
-    }
-
-    /// Claims this version for writing (`Uninitialized -> Write`) and returns the guard that
-    /// fills the file: [`Writer::commit`] marks it Ready; dropping the guard uncommitted marks
-    /// it Failed.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidTransition`] unless the item is Uninitialized (another writer got
-    /// it first); I/O errors creating the file.
-    pub fn write(&self) -> Result<Writer> {
-        let mut item = self.clone();
-        item.set_status(Status::Write)?;
-        Writer::start(item)
+        self.store.db.remove_attribute(self.row.id, path).map_err(self.named())
     }
 
     /// Moves this version to `status`, atomically checking the current status.
     ///
-    /// Use [`write`](Item::write) rather than this to start writing and [`Writer::commit`] to
+    /// Use [`write`](Item::write) rather than this to start writing and [`Writer::commit`](crate::Writer::commit) to
     /// mark Ready: those also manage the file.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidTransition`] when the stored status does not allow it (the context
     /// names both); [`ErrorKind::NotFound`] if the item was removed.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{ErrorKind, NewItem, Registry, Status};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// let mut item = item;
+    /// assert_eq!(item.set_status(Status::Write).unwrap_err().kind(), ErrorKind::InvalidTransition);
+    /// item.set_status(Status::Trash)?;
+    /// assert_eq!(item.status(), Status::Trash);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_status(&mut self, status: Status) -> Result<()> {
-        self.registry.transition(self.row.id, status, None, "set status")?;
+        self.store.db.transition(self.row.id, status, None, "set status").map_err(self.named())?;
         self.row.status = status;
         Ok(())
     }
 
-    /// Marks this version for removal by the next [`cleanup`](Registry::cleanup).
+    /// Marks this version for removal by the next [`cleanup`](crate::Registry::cleanup).
     ///
     /// # Errors
     ///
     /// As [`set_status`](Item::set_status).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = Registry::open(dir.path())?;
+    /// # let mut writer = registry.create("https://example.org/a.csv", &serde_json::json!({"day": 1}), &NewItem::new().attr("rows", 2))?.write()?;
+    /// # writer.write_all(b"a,b\n1,2\n")?;
+    /// # let item = writer.commit()?;
+    /// let mut item = item;
+    /// item.trash()?;
+    /// assert!(registry.best("https://example.org/a.csv", &serde_json::json!({"day": 1}))?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn trash(&mut self) -> Result<()> {
         self.set_status(Status::Trash)
     }
@@ -402,10 +633,30 @@ impl Item {
     /// # Errors
     ///
     /// [`ErrorKind::FileMissing`] if the file is gone; [`ErrorKind::InvalidInput`] for a zip
-    /// of several files; I/O and database errors.
+    /// of several files; I/O and database errors. Reading the stream fails with
+    /// `io::ErrorKind::OutOfMemory` when an xz stream needs more decoder memory than
+    /// [`RegistryBuilder::xz_memory_limit`](crate::RegistryBuilder::xz_memory_limit).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    /// gzip.write_all(b"decoded on the fly")?;
+    /// let mut writer = registry.create("https://example.org/notes.txt.gz", &(), &NewItem::new())?.write()?;
+    /// writer.write_all(&gzip.finish()?)?;
+    /// let item = writer.commit()?;
+    /// let mut text = String::new();
+    /// item.open()?.read_to_string(&mut text)?;
+    /// assert_eq!(text, "decoded on the fly");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(&self) -> Result<Reader> {
-        let reader = crate::read::open(&self.path(), &self.row.ext)?;
-        self.registry.record_read(self.row.id)?;
+        let reader = crate::read::open(&self.path(), &self.row.ext, self.store.read_limits).map_err(self.named())?;
+        self.store.db.record_read(self.row.id).map_err(self.named())?;
         Ok(reader)
     }
 
@@ -417,9 +668,31 @@ impl Item {
     /// [`ErrorKind::NotFound`] if there is no such file member; [`ErrorKind::Corrupt`] if the
     /// file is not an archive; [`ErrorKind::Unsupported`] for an encrypted or exotically
     /// compressed zip member; [`ErrorKind::FileMissing`]; I/O and database errors.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut archive = tar::Builder::new(Vec::new());
+    /// let mut header = tar::Header::new_gnu();
+    /// header.set_size(5);
+    /// archive.append_data(&mut header, "data/a.txt", &b"alpha"[..])?;
+    /// let mut writer = registry.create("https://example.org/bundle.tar", &(), &NewItem::new())?.write()?;
+    /// writer.write_all(&archive.into_inner()?)?;
+    /// let item = writer.commit()?;
+    /// assert_eq!(item.members()?, ["data/a.txt"]);
+    /// let mut text = String::new();
+    /// item.open_member("./data/a.txt")?.read_to_string(&mut text)?;
+    /// assert_eq!(text, "alpha");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open_member(&self, name: &str) -> Result<Reader> {
-        let reader = crate::read::open_member(&self.path(), &self.row.ext, name)?;
-        self.registry.record_read(self.row.id)?;
+        let reader = crate::read::open_member(&self.path(), &self.row.ext, name, self.store.read_limits)
+            .map_err(self.named())?;
+        self.store.db.record_read(self.row.id).map_err(self.named())?;
         Ok(reader)
     }
 
@@ -428,8 +701,24 @@ impl Item {
     /// # Errors
     ///
     /// As [`open_member`](Item::open_member).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    /// archive.start_file("a.txt", zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))?;
+    /// archive.write_all(b"alpha")?;
+    /// let mut writer = registry.create("https://example.org/bundle.zip", &(), &NewItem::new())?.write()?;
+    /// writer.write_all(&archive.finish()?.into_inner())?;
+    /// assert_eq!(writer.commit()?.members()?, ["a.txt"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn members(&self) -> Result<Vec<String>> {
-        crate::read::members(&self.path(), &self.row.ext)
+        crate::read::members(&self.path(), &self.row.ext, self.store.read_limits).map_err(self.named())
     }
 
     /// Opens the stored bytes as they are, without decoding, and counts the read.
@@ -437,25 +726,26 @@ impl Item {
     /// # Errors
     ///
     /// [`ErrorKind::FileMissing`]; I/O and database errors.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut writer = registry.create("https://example.org/a.gz", &(), &NewItem::new())?.write()?;
+    /// writer.write_all(&[0x1f, 0x8b, 1, 2])?;
+    /// let item = writer.commit()?;
+    /// let mut bytes = Vec::new();
+    /// item.open_raw()?.read_to_end(&mut bytes)?;
+    /// assert_eq!(bytes, [0x1f, 0x8b, 1, 2]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open_raw(&self) -> Result<Reader> {
-        let reader = crate::read::open_raw(&self.path())?;
-        self.registry.record_read(self.row.id)?;
+        let reader = crate::read::open_raw(&self.path()).map_err(self.named())?;
+        self.store.db.record_read(self.row.id).map_err(self.named())?;
         Ok(reader)
-    }
-}
-
-/// What [`Registry::best_or_new`] found.
-#[derive(Debug)]
-pub enum BestOrNew {
-    /// The newest Ready version.
-    Found(Item),
-    /// There was none: a new version, already in [`Status::Write`], for the caller to fill.
-    New(Writer),
-}
-
-pub(crate) fn attr_from_row(name: String, kind: i64, value: SqlValue, into: &mut Attributes) {
-    if let Some(value) = AttrValue::from_sql(kind, value) {
-        into.insert_path(&name, value);
     }
 }
 
@@ -472,15 +762,5 @@ mod tests {
         assert!(NewItem::new().ext("../etc").resolved_ext("u").is_err());
         assert!(NewItem::new().ext("a/b").resolved_ext("u").is_err());
         assert_eq!(NewItem::new().ext("csv.gz").resolved_ext("u").unwrap(), "csv.gz");
-    }
-
-    #[test]
-    fn transition_masks_match_the_lifecycle() {
-        assert_eq!(Status::Ready.allowed_from_mask(), 1 << Status::Write.code());
-        assert_eq!(Status::Uninitialized.allowed_from_mask(), 0);
-        for status in Status::ALL {
-            assert_eq!(Status::from_code(status.code()), Some(status));
-            assert!(!Status::Trash.allowed_from().contains(&Status::Trash));
-        }
     }
 }

@@ -22,6 +22,14 @@ use crate::error::{Error, Result};
 ///
 /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when `params` cannot be
 /// represented as JSON (a map with non-string keys, a failing `Serialize` impl).
+///
+/// ```
+/// use serde_json::json;
+///
+/// let canonical = cache_registry::canonical_params(&json!({"b": 1, "a": [true, null]}))?;
+/// assert_eq!(canonical, r#"{"a":[true,null],"b":1}"#);
+/// # Ok::<(), cache_registry::Error>(())
+/// ```
 pub fn canonical_params<P: Serialize + ?Sized>(params: &P) -> Result<String> {
     let value = serde_json::to_value(params)
         .map_err(|error| Error::invalid_input("canonical params", "params are not JSON").with_source(error))?;
@@ -36,6 +44,15 @@ pub fn canonical_params<P: Serialize + ?Sized>(params: &P) -> Result<String> {
 /// # Errors
 ///
 /// As [`canonical_params`].
+///
+/// ```
+/// use serde_json::json;
+///
+/// let key = cache_registry::item_key("https://example.org/a.csv", &json!({"day": 1}))?;
+/// assert_eq!(key.len(), 64);
+/// assert_eq!(key, cache_registry::item_key("https://example.org/a.csv", &json!({ "day" : 1 }))?);
+/// # Ok::<(), cache_registry::Error>(())
+/// ```
 pub fn item_key<P: Serialize + ?Sized>(uri: &str, params: &P) -> Result<String> {
     let canonical = canonical_params(params)?;
     Ok(key_of(uri, &canonical))

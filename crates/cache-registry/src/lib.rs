@@ -40,29 +40,55 @@
 //! # }
 //! ```
 //!
+//! From async code, `AsyncRegistry` (default feature `async`) makes the same calls on
+//! Tokio's blocking pool and streams item files through `AsyncRead`/`AsyncWrite`.
+//!
 //! Reading: [`Item::open`] decodes gzip, bzip2 and xz (by extension, or by magic bytes when
 //! there is none) and the single file of a zip; [`Item::open_member`] reads one member of a zip
 //! or of a tar, plain or `.gz`/`.bz2`/`.xz`. All decoders are pure Rust or vendored: nothing
-//! needs a system library.
+//! needs a system library. An xz stream's decoder memory is capped
+//! ([`RegistryBuilder::xz_memory_limit`]), and a zip member fails as soon as it streams past
+//! its declared size.
+//!
+//! # Feature flags
+//!
+//! - `async` (default): `AsyncRegistry`, `AsyncReader`, `AsyncWriter`, over Tokio.
 #![doc(test(attr(deny(warnings))))]
+#![deny(rustdoc::broken_intra_doc_links)]
 
+// Layers, each using only those listed before it: values and errors; filters compiled to
+// SQL text; `db`, which runs every SQL statement; `store`, what every handle shares; file
+// decoding; then `Item`, `Writer`, cleanup, and `Registry` on top.
 mod attr;
-mod cleanup;
 mod error;
-mod item;
 mod key;
+mod status;
+
 mod query;
+
+mod db;
+
 mod read;
-mod registry;
-mod schema;
+mod store;
+
+mod item;
 mod write;
 
+mod cleanup;
+mod registry;
+
+#[cfg(feature = "async")]
+mod async_registry;
+
+#[cfg(feature = "async")]
+pub use async_registry::{AsyncBestOrNew, AsyncReader, AsyncRegistry, AsyncWriter};
 pub use attr::{AttrValue, Attributes};
 pub use cleanup::{Cleanup, CleanupReport, Reason, Removed};
 pub use error::{Error, ErrorKind, Result};
-pub use item::{BestOrNew, Item, NewItem, Status};
+pub use item::{Item, NewItem};
 pub use key::{canonical_params, item_key};
 pub use query::{AttrFilter, Filter, Order, Query};
 pub use read::Reader;
-pub use registry::{DATABASE_FILE, FILES_DIR, Registry, RegistryBuilder};
+pub use registry::{BestOrNew, DATABASE_FILE, FILES_DIR, Registry, RegistryBuilder};
+pub use status::Status;
 pub use write::Writer;

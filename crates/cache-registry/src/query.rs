@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::attr::{self, AttrValue, Kind};
 use crate::error::{Error, Result};
-use crate::item::Status;
 use crate::key::{canonical_params, key_of};
+use crate::status::Status;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,10 +78,20 @@ enum Node {
 /// An attribute condition matches only items that have the attribute with a comparable kind:
 /// numbers (ints and floats) compare with numbers, text with text, datetimes with datetimes,
 /// bools with bools; so `attr("rows").ne(3)` does not match an item without `rows`.
+/// [`not`](Filter::not) is the exact complement of what it wraps, so
+/// `not(attr("rows").eq(3))` does, as `not(label("x"))` matches unlabelled items.
 #[derive(Debug, Clone)]
 pub struct Filter(Node);
 
 /// The start of an attribute condition; see [`Filter::attr`].
+///
+/// ```
+/// use cache_registry::Filter;
+///
+/// let layers = Filter::attr("model.layers");
+/// let deep = layers.clone().ge(12).and(layers.is_in([12, 24, 48]));
+/// # let _ = deep;
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "an attribute path alone is not a filter: compare it with eq, gt, is_in, like, exists..."]
 pub struct AttrFilter {
@@ -94,48 +104,197 @@ impl AttrFilter {
     }
 
     /// Equal to `value`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::attr("n").eq(2))?, 1);
+    /// assert_eq!(count(Filter::attr("n").eq(2.0))?, 1, "numbers compare across int and float");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn eq(self, value: impl Into<AttrValue>) -> Filter {
         self.test(AttrTest::Compare(Op::Eq, value.into()))
     }
 
     /// Present and not equal to `value`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::attr("n").ne(2))?, 2);
+    /// assert_eq!(count(Filter::attr("missing").ne(2))?, 0, "only items that have it");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn ne(self, value: impl Into<AttrValue>) -> Filter {
         self.test(AttrTest::Compare(Op::Ne, value.into()))
     }
 
     /// Less than `value`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::attr("n").lt(2))?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn lt(self, value: impl Into<AttrValue>) -> Filter {
         self.test(AttrTest::Compare(Op::Lt, value.into()))
     }
 
     /// Less than or equal to `value`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::attr("n").le(2))?, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn le(self, value: impl Into<AttrValue>) -> Filter {
         self.test(AttrTest::Compare(Op::Le, value.into()))
     }
 
     /// Greater than `value`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::attr("n").gt(2))?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn gt(self, value: impl Into<AttrValue>) -> Filter {
         self.test(AttrTest::Compare(Op::Gt, value.into()))
     }
 
     /// Greater than or equal to `value`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::attr("n").ge(2))?, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn ge(self, value: impl Into<AttrValue>) -> Filter {
         self.test(AttrTest::Compare(Op::Ge, value.into()))
     }
 
     /// Equal to one of `values`, which must all be of one kind (numbers count as one). An
     /// empty list matches nothing.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::attr("source").is_in(["survey", "census"]))?, 2);
+    /// assert_eq!(count(Filter::attr("n").is_in(Vec::<i64>::new()))?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_in<V: Into<AttrValue>>(self, values: impl IntoIterator<Item = V>) -> Filter {
         self.test(AttrTest::In(values.into_iter().map(Into::into).collect()))
     }
 
     /// Text matching the SQL `LIKE` `pattern`: `%` is any run, `_` any one character, ASCII
     /// case is ignored.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::attr("source").like("census%"))?, 2);
+    /// assert_eq!(count(Filter::attr("source").like("SURVEY"))?, 1, "ASCII case is ignored");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn like(self, pattern: impl Into<String>) -> Filter {
         self.test(AttrTest::Like(pattern.into()))
     }
 
     /// Present with any value (or, for a namespace, the exact path holds a leaf value).
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::attr("source").exists())?, 3);
+    /// assert_eq!(count(Filter::attr("colour").exists())?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn exists(self) -> Filter {
         self.test(AttrTest::Exists)
     }
@@ -143,21 +302,85 @@ impl AttrFilter {
 
 impl Filter {
     /// Every item.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::all())?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn all() -> Filter {
         Filter(Node::All)
     }
 
     /// A condition on the attribute at dotted `path` (`"rows"`, `"model.layers"`).
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::attr("n").gt(1).and(Filter::attr("source").like("census%")))?, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn attr(path: impl Into<String>) -> AttrFilter {
         AttrFilter { path: path.into() }
     }
 
     /// Items created for exactly this URI.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::uri("https://example.org/2.csv"))?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn uri(uri: impl Into<String>) -> Filter {
         Filter(Node::Uri(uri.into()))
     }
 
     /// Items whose URI matches the SQL `LIKE` `pattern` (`https://example.org/%`).
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::uri_like("https://example.org/%"))?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn uri_like(pattern: impl Into<String>) -> Filter {
         Filter(Node::UriLike(pattern.into()))
     }
@@ -167,6 +390,22 @@ impl Filter {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for params that are not JSON.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::params(&serde_json::json!({"n": 3}))?)?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn params<P: Serialize + ?Sized>(params: &P) -> Result<Filter> {
         Ok(Filter(Node::Params(canonical_params(params)?)))
     }
@@ -176,51 +415,220 @@ impl Filter {
     /// # Errors
     ///
     /// As [`params`](Filter::params).
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// let every_version = Filter::item("https://example.org/1.csv", &serde_json::json!({"n": 1}))?;
+    /// assert_eq!(count(every_version)?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn item<P: Serialize + ?Sized>(uri: &str, params: &P) -> Result<Filter> {
         Ok(Filter(Node::Key(key_of(uri, &canonical_params(params)?))))
     }
 
     /// Every version with this [key](crate::item_key).
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// let key = cache_registry::item_key("https://example.org/1.csv", &serde_json::json!({"n": 1}))?;
+    /// assert_eq!(count(Filter::key(key))?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn key(key: impl Into<String>) -> Filter {
         Filter(Node::Key(key.into()))
     }
 
     /// Items in `status`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::status(cache_registry::Status::Uninitialized))?, 3);
+    /// assert_eq!(count(Filter::status(cache_registry::Status::Ready))?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn status(status: Status) -> Filter {
         Filter(Node::Status(status))
     }
 
     /// Items with this label.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::label("odd"))?, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn label(label: impl Into<String>) -> Filter {
         Filter(Node::Label(label.into()))
     }
 
     /// Items created at or after `from` and before `to`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// let now = std::time::SystemTime::now();
+    /// let hour = std::time::Duration::from_secs(3600);
+    /// assert_eq!(count(Filter::created_between(now - hour, now + hour))?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn created_between(from: SystemTime, to: SystemTime) -> Filter {
         Filter::created_after(from).and(Filter::created_before(to))
     }
 
     /// Items created at or after `time`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    /// assert_eq!(count(Filter::created_after(hour_ago))?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn created_after(time: SystemTime) -> Filter {
         Filter(Node::Created(Op::Ge, attr::micros(time)))
     }
 
     /// Items created before `time`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    /// assert_eq!(count(Filter::created_before(hour_ago))?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn created_before(time: SystemTime) -> Filter {
         Filter(Node::Created(Op::Lt, attr::micros(time)))
     }
 
     /// Items last read before `time` (never-read items do not match).
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// let now = std::time::SystemTime::now();
+    /// assert_eq!(count(Filter::last_read_before(now))?, 0, "never-read items have no read time");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn last_read_before(time: SystemTime) -> Filter {
         Filter(Node::LastRead(Op::Lt, attr::micros(time)))
     }
 
     /// Items last read at or after `time`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    /// assert_eq!(count(Filter::last_read_after(hour_ago))?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn last_read_after(time: SystemTime) -> Filter {
         Filter(Node::LastRead(Op::Ge, attr::micros(time)))
     }
 
     /// Both this and `other`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::label("odd").and(Filter::attr("n").gt(1)))?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn and(self, other: Filter) -> Filter {
         Filter(match self.0 {
@@ -233,6 +641,22 @@ impl Filter {
     }
 
     /// This or `other`.
+    ///
+    /// ```
+    /// use cache_registry::Filter;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(count(Filter::label("even").or(Filter::attr("n").eq(3)))?, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn or(self, other: Filter) -> Filter {
         Filter(match self.0 {
@@ -244,7 +668,22 @@ impl Filter {
         })
     }
 
-    /// Items this filter does not match.
+    /// Items this filter does not match: exactly the complement, including items that lack
+    /// the attribute, label or read time the filter tests.
+    ///
+    /// ```
+    /// use cache_registry::{Filter, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// registry.create("u", &1, &NewItem::new().label("nightly"))?;
+    /// registry.create("u", &2, &NewItem::new().label("weekly"))?;
+    /// registry.create("u", &3, &NewItem::new())?;
+    /// // The exact complement: items without a label are included.
+    /// assert_eq!(registry.search(Filter::not(Filter::label("nightly")))?.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[allow(clippy::should_implement_trait, reason = "`Filter::not(f)` reads better than `!f` in a query")]
     pub fn not(filter: Filter) -> Filter {
         Filter(Node::Not(Box::new(filter.0)))
@@ -252,6 +691,20 @@ impl Filter {
 }
 
 /// Result order of a [`Query`].
+///
+/// ```
+/// use cache_registry::{Filter, NewItem, Order, Query, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// for n in 1..=3 {
+///     registry.create("https://example.org/a.csv", &n, &NewItem::new())?;
+/// }
+/// let oldest = registry.search(Query::new(Filter::all()).order(Order::OldestFirst).limit(1))?;
+/// assert_eq!(oldest[0].params(), "1");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Order {
@@ -263,6 +716,20 @@ pub enum Order {
 }
 
 /// A [`Filter`] with an order and an optional limit.
+///
+/// ```
+/// use cache_registry::{Filter, NewItem, Query, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// for n in 1..=3 {
+///     registry.create("https://example.org/a.csv", &n, &NewItem::new().attr("n", n))?;
+/// }
+/// let newest_two = registry.search(Query::new(Filter::attr("n").ge(1)).limit(2))?;
+/// assert_eq!(newest_two.iter().map(|item| item.params()).collect::<Vec<_>>(), ["3", "2"]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Query {
     filter: Filter,
@@ -272,11 +739,44 @@ pub struct Query {
 
 impl Query {
     /// All matches of `filter`, newest first.
+    ///
+    /// ```
+    /// use cache_registry::{Filter, Query};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// let query = Query::new(Filter::label("odd"));
+    /// assert_eq!(registry.search(query)?.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(filter: Filter) -> Query {
         Query { filter, order: Order::default(), limit: None }
     }
 
     /// At most `limit` items.
+    ///
+    /// ```
+    /// use cache_registry::{Filter, Query};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// assert_eq!(registry.search(Query::new(Filter::all()).limit(2))?.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn limit(mut self, limit: u64) -> Query {
         self.limit = Some(limit);
@@ -284,6 +784,23 @@ impl Query {
     }
 
     /// The result order.
+    ///
+    /// ```
+    /// use cache_registry::{Filter, Order, Query};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let registry = cache_registry::Registry::open(dir.path())?;
+    /// # for (n, source, label) in [(1, "survey", "odd"), (2, "census", "even"), (3, "census-b", "odd")] {
+    /// #     let options = cache_registry::NewItem::new().label(label).attr("n", n).attr("source", source);
+    /// #     registry.create(&format!("https://example.org/{n}.csv"), &serde_json::json!({"n": n}), &options)?;
+    /// # }
+    /// # let count = |filter: Filter| registry.search(filter).map(|items| items.len());
+    /// # let _ = &count;
+    /// let oldest = registry.search(Query::new(Filter::all()).order(Order::OldestFirst))?;
+    /// assert_eq!(oldest[0].uri(), "https://example.org/1.csv");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn order(mut self, order: Order) -> Query {
         self.order = order;
@@ -345,16 +862,21 @@ fn write_node(node: &Node, probe: bool, sql: &mut String, values: &mut Vec<SqlVa
         Node::Key(key) => column(sql, "key = ?", SqlValue::Text(key.clone())),
         Node::Params(params) => column(sql, "params = ?", SqlValue::Text(params.clone())),
         Node::Status(status) => column(sql, "status = ?", SqlValue::Integer(status.code())),
-        Node::Label(label) => column(sql, "label = ?", SqlValue::Text(label.clone())),
+        // `label` and `last_read` may be NULL, and `NULL = x` is NULL, which `NOT` keeps NULL:
+        // `not(label("a"))` would then drop every unlabelled item. Each condition on them is
+        // written to be true or false, never NULL (`IS` with a non-NULL value still uses the
+        // index), so `not` is the exact complement. The other columns are NOT NULL, and
+        // attribute conditions are `IN`/`EXISTS` over non-NULL ids.
+        Node::Label(label) => column(sql, "label IS ?", SqlValue::Text(label.clone())),
         Node::Created(op, time) => {
             sql.push_str("created ");
             column(sql, op.sql(), SqlValue::Integer(*time));
             sql.push_str(" ?");
         }
         Node::LastRead(op, time) => {
-            sql.push_str("last_read ");
+            sql.push_str("(last_read IS NOT NULL AND last_read ");
             column(sql, op.sql(), SqlValue::Integer(*time));
-            sql.push_str(" ?");
+            sql.push_str(" ?)");
         }
         Node::Attr(path, test) => write_attr(path, test, probe, sql, values)?,
         Node::And(nodes) | Node::Or(nodes) => {

@@ -1,7 +1,8 @@
 //! Streaming reads: plain files, gzip, bzip2 and xz streams, and zip and tar members.
 //!
 //! Nothing here reads a whole file into memory: decoders wrap the file, a tar is walked header
-//! by header, and a zip member is read in place after one look at the central directory.
+//! by header (by the `tar` crate), and a zip member is read in place after one look at the
+//! central directory.
 
 use std::fmt;
 use std::fs::File;
@@ -14,6 +15,21 @@ use crate::error::{Error, ErrorKind, Result};
 ///
 /// Corrupt compressed data, a truncated archive member and a zip member whose CRC-32 does not
 /// match all surface as `io::ErrorKind::InvalidData` or `UnexpectedEof` from `read`.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// use cache_registry::{NewItem, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let mut writer = registry.create("https://example.org/a.txt", &(), &NewItem::new())?.write()?;
+/// writer.write_all(b"one\ntwo\n")?;
+/// let item = writer.commit()?;
+/// let lines: Vec<String> = BufReader::new(item.open()?).lines().collect::<Result<_, _>>()?;
+/// assert_eq!(lines, ["one", "two"]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Reader {
     inner: Box<dyn Read + Send>,
 }
@@ -100,11 +116,53 @@ fn open_with_codec(path: &Path, ext: &str, operation: &'static str) -> Result<(F
     Ok((file, codec_of(ext, &head[..filled])))
 }
 
-fn decoded(file: File, codec: Codec) -> Box<dyn Read + Send> {
+/// What decoding may cost; the registry's settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Bytes of memory an xz decoder may take (its dictionary, mostly).
+    pub(crate) xz_memory: u64,
+}
+
+/// An xz decoder whose memory is capped. The stream declares its dictionary size, and the
+/// decoder allocates it: without a cap, a 156 KB file declaring a huge dictionary takes 1 GiB.
+/// Going over the cap is an `OutOfMemory` error that names the setting.
+struct XzCapped<R: Read> {
+    inner: lzma_rust2::XzReader<R>,
+    limit: u64,
+}
+
+impl<R: Read> XzCapped<R> {
+    fn new(inner: R, multiple_streams: bool, limit: u64) -> Self {
+        // The decoder takes KiB; u32::MAX KiB means no limit.
+        let kib = u32::try_from(limit / 1024).unwrap_or(u32::MAX);
+        XzCapped { inner: lzma_rust2::XzReader::new_mem_limit(inner, multiple_streams, kib), limit }
+    }
+}
+
+impl<R: Read> Read for XzCapped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|error| {
+            if error.kind() == io::ErrorKind::OutOfMemory {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!(
+                        "the xz stream needs more decoder memory than the limit of {} KiB \
+                         (RegistryBuilder::xz_memory_limit)",
+                        self.limit / 1024
+                    ),
+                )
+            } else {
+                error
+            }
+        })
+    }
+}
+
+fn decoded(file: File, codec: Codec, limits: Limits) -> Box<dyn Read + Send> {
     match codec {
         Codec::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
         Codec::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(file)),
-        Codec::Xz => Box::new(lzma_rust2::XzReader::new(BufReader::with_capacity(64 * 1024, file), true)),
+        Codec::Xz => Box::new(XzCapped::new(BufReader::with_capacity(64 * 1024, file), true, limits.xz_memory)),
         Codec::Plain | Codec::Zip => Box::new(BufReader::with_capacity(64 * 1024, file)),
     }
 }
@@ -114,47 +172,42 @@ pub(crate) fn open_raw(path: &Path) -> Result<Reader> {
     Ok(Reader::new(BufReader::with_capacity(64 * 1024, file)))
 }
 
-pub(crate) fn open(path: &Path, ext: &str) -> Result<Reader> {
+pub(crate) fn open(path: &Path, ext: &str, limits: Limits) -> Result<Reader> {
     let (file, codec) = open_with_codec(path, ext, "open")?;
     if codec == Codec::Zip {
-        return zip_member(file, path, None);
+        return zip_member(file, path, None, limits);
     }
-    Ok(Reader { inner: decoded(file, codec) })
+    Ok(Reader { inner: decoded(file, codec, limits) })
 }
 
-pub(crate) fn open_member(path: &Path, ext: &str, name: &str) -> Result<Reader> {
+pub(crate) fn open_member(path: &Path, ext: &str, name: &str, limits: Limits) -> Result<Reader> {
     let (file, codec) = open_with_codec(path, ext, "open member")?;
     if codec == Codec::Zip {
-        return zip_member(file, path, Some(name));
+        return zip_member(file, path, Some(name), limits);
     }
-    let mut stream = decoded(file, codec);
+    let stream = decoded(file, codec, limits);
     let wanted = normalize(name);
-    loop {
-        let entry = next_tar_entry(&mut stream).map_err(|error| tar_error(path, error))?;
-        let Some(entry) = entry else {
-            return Err(Error::new(ErrorKind::NotFound, "open member").with_context(format!("no file member {name:?}")));
-        };
-        if entry.is_file() && normalize(&entry.name) == wanted {
-            return Ok(Reader::new(Exact { inner: stream, remaining: entry.size }));
-        }
-        skip(&mut stream, padded(entry.size)).map_err(|error| tar_error(path, error))?;
+    let (stream, size) =
+        walk_tar(stream, |found| normalize(found) == wanted).map_err(|error| tar_error(path, error))?;
+    match size {
+        Some(size) => Ok(Reader::new(Exact { inner: stream, remaining: size })),
+        None => Err(Error::new(ErrorKind::NotFound, "open member").with_context(format!("no file member {name:?}"))),
     }
 }
 
-pub(crate) fn members(path: &Path, ext: &str) -> Result<Vec<String>> {
+pub(crate) fn members(path: &Path, ext: &str, limits: Limits) -> Result<Vec<String>> {
     let (file, codec) = open_with_codec(path, ext, "members")?;
     if codec == Codec::Zip {
         let archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|error| zip_error(path, error))?;
         return Ok(archive.file_names().filter(|name| !name.ends_with('/')).map(str::to_owned).collect());
     }
-    let mut stream = decoded(file, codec);
+    let stream = decoded(file, codec, limits);
     let mut names = Vec::new();
-    while let Some(entry) = next_tar_entry(&mut stream).map_err(|error| tar_error(path, error))? {
-        if entry.is_file() {
-            names.push(entry.name);
-        }
-        skip(&mut stream, padded(entry.size)).map_err(|error| tar_error(path, error))?;
-    }
+    walk_tar(stream, |name| {
+        names.push(name.to_owned());
+        false
+    })
+    .map_err(|error| tar_error(path, error))?;
     Ok(names)
 }
 
@@ -167,7 +220,16 @@ fn normalize(name: &str) -> &str {
 }
 
 fn tar_error(path: &Path, error: io::Error) -> Error {
-    Error::io("open member", path, error).with_context(format!("{}: reading it as a tar archive", path.display()))
+    // The tar crate reports a malformed archive (bad checksum, size overflow, a header with no
+    // member after it) as `Other`; decoders report corrupt input as `InvalidData`.
+    let kind = match error.kind() {
+        io::ErrorKind::Other | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => ErrorKind::Corrupt,
+        io::ErrorKind::OutOfMemory => ErrorKind::LimitExceeded,
+        _ => ErrorKind::Io,
+    };
+    Error::new(kind, "open member")
+        .with_context(format!("{}: reading it as a tar archive", path.display()))
+        .with_source(error)
 }
 
 // ---- zip ----
@@ -189,7 +251,7 @@ fn zip_error(path: &Path, error: zip::result::ZipError) -> Error {
 ///
 /// The zip crate is used only to read the central directory; the member's bytes are then read
 /// straight from the file, so the returned reader owns its file and borrows nothing.
-fn zip_member(file: File, path: &Path, name: Option<&str>) -> Result<Reader> {
+fn zip_member(file: File, path: &Path, name: Option<&str>, limits: Limits) -> Result<Reader> {
     let (method, data_start, compressed, size, crc) = {
         let mut archive = zip::ZipArchive::new(BufReader::new(&file)).map_err(|error| zip_error(path, error))?;
         let index = match name {
@@ -238,7 +300,7 @@ fn zip_member(file: File, path: &Path, name: Option<&str>) -> Result<Reader> {
     } else if method == CompressionMethod::BZIP2 {
         Box::new(bzip2::read::BzDecoder::new(raw))
     } else if method == CompressionMethod::XZ {
-        Box::new(lzma_rust2::XzReader::new(raw, false))
+        Box::new(XzCapped::new(raw, false, limits.xz_memory))
     } else {
         return Err(Error::new(ErrorKind::Unsupported, "open member")
             .with_context(format!("zip compression method {method:?} (stored, deflate, bzip2 and xz are read)")));
@@ -246,7 +308,9 @@ fn zip_member(file: File, path: &Path, name: Option<&str>) -> Result<Reader> {
     Ok(Reader::new(Checked { inner: decoder, crc: flate2::Crc::new(), read: 0, size, expected_crc: crc }))
 }
 
-/// Verifies a zip member's size and CRC-32 when its stream ends.
+/// Verifies a zip member's size and CRC-32: the size as it streams, so a member whose header
+/// understates it (a decompression bomb) fails as soon as it passes the declared size, not
+/// after inflating all of it; the CRC-32 when the stream ends.
 struct Checked {
     inner: Box<dyn Read + Send>,
     crc: flate2::Crc,
@@ -257,8 +321,14 @@ struct Checked {
 
 impl Read for Checked {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buf)?;
+        // One byte more than the declared size is asked for, to find out whether there is more.
+        let allowed = usize::try_from((self.size - self.read).saturating_add(1)).unwrap_or(usize::MAX);
+        let limit = buf.len().min(allowed);
+        let read = self.inner.read(&mut buf[..limit])?;
         if read > 0 {
+            if read as u64 > self.size - self.read {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "zip member is longer than its declared size"));
+            }
             self.crc.update(&buf[..read]);
             self.read += read as u64;
         } else if !buf.is_empty() && (self.read != self.size || self.crc.sum() != self.expected_crc) {
@@ -291,174 +361,55 @@ impl Read for Exact {
     }
 }
 
-const BLOCK: usize = 512;
-/// GNU long names and pax headers larger than this are refused rather than buffered.
-const MAX_META: u64 = 1 << 20;
-
-struct TarEntry {
-    name: String,
-    size: u64,
-    kind: u8,
+/// Counts the bytes read through it, to check where the tar crate left the stream.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    count: u64,
 }
 
-impl TarEntry {
-    fn is_file(&self) -> bool {
-        matches!(self.kind, b'0' | b'\0' | b'7') && !self.name.ends_with('/')
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.count += read as u64;
+        Ok(read)
     }
 }
 
-fn padded(size: u64) -> u64 {
-    size.div_ceil(BLOCK as u64) * BLOCK as u64
-}
-
-fn invalid(message: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
-}
-
-/// The next member header, after folding GNU long-name and pax `path` records into it;
-/// `None` at the end of the archive.
-fn next_tar_entry(stream: &mut dyn Read) -> io::Result<Option<TarEntry>> {
-    let mut long_name: Option<String> = None;
-    loop {
-        let mut block = [0u8; BLOCK];
-        if !read_block(stream, &mut block)? || block.iter().all(|&byte| byte == 0) {
-            return Ok(None);
+/// Walks the tar `stream` with the `tar` crate, which folds GNU long names and pax `path` and
+/// `size` records into each member and checks sizes for overflow, calling `stop` with each
+/// file member's name until it returns true. Returns the stream, positioned at the start of
+/// that member's data, and the member's size; `None` when no member stopped the walk.
+///
+/// The crate reads a GNU long name or a pax header into memory whole, as every tar reader
+/// does; member data is never buffered.
+fn walk_tar(
+    stream: Box<dyn Read + Send>,
+    mut stop: impl FnMut(&str) -> bool,
+) -> io::Result<(Box<dyn Read + Send>, Option<u64>)> {
+    let mut archive = tar::Archive::new(Counted { inner: stream, count: 0 });
+    let mut found = None;
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+            continue;
         }
-        check_checksum(&block)?;
-        let size = parse_size(&block[124..136])?;
-        let kind = block[156];
-        match kind {
-            b'L' => long_name = Some(read_meta(stream, size)?),
-            b'x' => {
-                let records = read_meta(stream, size)?;
-                if let Some(path) = pax_path(&records) {
-                    long_name = Some(path);
-                }
-            }
-            b'g' | b'K' => skip(stream, padded(size))?,
-            _ => {
-                let name = long_name.take().unwrap_or_else(|| header_name(&block));
-                return Ok(Some(TarEntry { name, size, kind }));
-            }
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if !name.ends_with('/') && stop(&name) {
+            found = Some((entry.size(), entry.raw_file_position()));
+            break;
         }
     }
-}
-
-/// Fills `block`; `false` on a clean end of stream before its first byte.
-fn read_block(stream: &mut dyn Read, block: &mut [u8; BLOCK]) -> io::Result<bool> {
-    let mut filled = 0;
-    while filled < BLOCK {
-        match stream.read(&mut block[filled..]) {
-            Ok(0) if filled == 0 => return Ok(false),
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "tar header is truncated")),
-            Ok(read) => filled += read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
+    let counted = archive.into_inner();
+    match found {
+        // The crate reads headers straight from the stream, so a yielded member's data starts
+        // where it stopped; checked rather than assumed, since a buffering crate would break it.
+        Some((_, position)) if position != counted.count => {
+            Err(io::Error::other("the tar reader did not stop at the member's data"))
         }
+        Some((size, _)) => Ok((counted.inner, Some(size))),
+        None => Ok((counted.inner, None)),
     }
-    Ok(true)
-}
-
-fn check_checksum(block: &[u8; BLOCK]) -> io::Result<()> {
-    let stored =
-        parse_octal(&block[148..156]).ok_or_else(|| invalid("not a tar archive: bad header checksum field"))?;
-    let mut unsigned: u64 = 0;
-    let mut signed: i64 = 0;
-    for (index, &byte) in block.iter().enumerate() {
-        let byte = if (148..156).contains(&index) { b' ' } else { byte };
-        unsigned += u64::from(byte);
-        #[allow(clippy::cast_possible_wrap, reason = "old tars sum the bytes as signed chars")]
-        let as_signed = i64::from(byte as i8);
-        signed += as_signed;
-    }
-    if stored == unsigned || i64::try_from(stored).is_ok_and(|stored| stored == signed) {
-        Ok(())
-    } else {
-        Err(invalid("not a tar archive: header checksum does not match"))
-    }
-}
-
-fn parse_octal(field: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(field).ok()?;
-    let digits = text.trim_matches(|ch: char| ch == '\0' || ch == ' ');
-    if digits.is_empty() {
-        return Some(0);
-    }
-    u64::from_str_radix(digits, 8).ok()
-}
-
-fn parse_size(field: &[u8]) -> io::Result<u64> {
-    if field.first().is_some_and(|&byte| byte & 0x80 != 0) {
-        // GNU base-256 for sizes past 8 GiB: big-endian, high bit of the first byte is the marker.
-        let mut size: u64 = u64::from(field[0] & 0x7f);
-        for &byte in &field[1..] {
-            size = size
-                .checked_mul(256)
-                .and_then(|size| size.checked_add(u64::from(byte)))
-                .ok_or_else(|| invalid("tar size overflows"))?;
-        }
-        return Ok(size);
-    }
-    parse_octal(field).ok_or_else(|| invalid("not a tar archive: bad size field"))
-}
-
-fn cstr(field: &[u8]) -> String {
-    let end = field.iter().position(|&byte| byte == 0).unwrap_or(field.len());
-    String::from_utf8_lossy(&field[..end]).into_owned()
-}
-
-fn header_name(block: &[u8; BLOCK]) -> String {
-    let name = cstr(&block[0..100]);
-    // Only POSIX ustar has the prefix field; GNU's "ustar  " puts other data there.
-    if &block[257..263] == b"ustar\0" {
-        let prefix = cstr(&block[345..500]);
-        if !prefix.is_empty() {
-            return format!("{prefix}/{name}");
-        }
-    }
-    name
-}
-
-fn read_meta(stream: &mut dyn Read, size: u64) -> io::Result<String> {
-    if size > MAX_META {
-        return Err(invalid("tar long name or pax header is too large"));
-    }
-    let mut data = Vec::new();
-    let read = stream.take(padded(size)).read_to_end(&mut data)?;
-    if (read as u64) < padded(size) {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "tar archive is truncated"));
-    }
-    data.truncate(usize::try_from(size).unwrap_or(0));
-    while data.last() == Some(&0) {
-        data.pop();
-    }
-    Ok(String::from_utf8_lossy(&data).into_owned())
-}
-
-/// The `path` of pax extended-header records `"<len> <key>=<value>\n"`.
-fn pax_path(records: &str) -> Option<String> {
-    let mut rest = records;
-    let mut path = None;
-    while !rest.is_empty() {
-        let (len, _) = rest.split_once(' ')?;
-        let len: usize = len.parse().ok()?;
-        let record = rest.get(..len)?;
-        rest = &rest[len..];
-        let (_, body) = record.split_once(' ')?;
-        let (key, value) = body.strip_suffix('\n').unwrap_or(body).split_once('=')?;
-        if key == "path" {
-            path = Some(value.to_owned());
-        }
-    }
-    path
-}
-
-fn skip(stream: &mut dyn Read, count: u64) -> io::Result<()> {
-    let skipped = io::copy(&mut stream.take(count), &mut io::sink())?;
-    if skipped < count {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "tar archive is truncated"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -474,23 +425,5 @@ mod tests {
         assert_eq!(codec_of("", &[0xfd, b'7', b'z', b'X', b'Z', 0]), Codec::Xz);
         assert_eq!(codec_of("", b"PK\x03\x04"), Codec::Zip);
         assert_eq!(codec_of("", b"a,b"), Codec::Plain);
-    }
-
-    #[test]
-    fn pax_records_give_the_path() {
-        let records = "20 path=a/long/name\n12 uid=1000\n";
-        assert_eq!(pax_path(records).as_deref(), Some("a/long/name"));
-        assert_eq!(pax_path("garbage"), None);
-    }
-
-    #[test]
-    fn sizes_parse_in_octal_and_base_256() {
-        assert_eq!(parse_size(b"00000000017\0").unwrap(), 15);
-        let mut big = [0u8; 12];
-        big[0] = 0x80;
-        big[11] = 2;
-        big[10] = 1;
-        assert_eq!(parse_size(&big).unwrap(), 258);
-        assert!(parse_size(b"zz").is_err());
     }
 }

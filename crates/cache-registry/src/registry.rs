@@ -1,46 +1,62 @@
-//! The registry handle: opening, the connection pool, and every SQL statement but search's.
+//! The registry handle: opening, lookups, and the entry points to items, writers and cleanup.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use crate::attr::{self, Attributes};
 use crate::cleanup::{Cleanup, CleanupReport};
+use crate::db::{Db, NewRow, Row, Settings};
 use crate::error::{Error, ErrorKind, Result};
-use crate::item::{BestOrNew, Item, NewItem, Row, Status, attr_from_row};
+use crate::item::{Item, NewItem};
 use crate::key::{canonical_params, key_of};
 use crate::query::Query;
+use crate::read::Limits;
+use crate::status::Status;
+use crate::store::Store;
 use crate::write::Writer;
 
-/// `SELECT <every item column> FROM items <rest>` as a literal, so hot lookups build no string.
-macro_rules! select_items {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, key, version, uri, params, status, file_name, ext, label, created, last_read, read_count, size ",
-            "FROM items ",
-            $rest
-        )
-    };
-}
-
 /// The SQLite file's name inside the registry directory.
+///
+/// ```
+/// use cache_registry::{DATABASE_FILE, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// assert!(registry.dir().join(DATABASE_FILE).exists());
+/// # Ok(())
+/// # }
+/// ```
 pub const DATABASE_FILE: &str = "registry.sqlite3";
 /// The directory inside the registry directory that holds the items' files.
+///
+/// ```
+/// use cache_registry::{FILES_DIR, NewItem, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+/// assert!(item.path().starts_with(registry.dir().join(FILES_DIR)));
+/// # Ok(())
+/// # }
+/// ```
 pub const FILES_DIR: &str = "files";
 
 const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_IDLE: usize = 4;
 const DEFAULT_PAGE_CACHE: u64 = 16 << 20;
+/// xz's largest preset (`-9`, a 64 MiB dictionary) decodes in about 65 MiB; this leaves room
+/// for streams made with a custom dictionary up to about twice that.
+const DEFAULT_XZ_MEMORY_LIMIT: u64 = 128 << 20;
 
 /// A registry of versioned cached files: a directory holding [`DATABASE_FILE`] and the
 /// [`FILES_DIR`] of artifacts.
 ///
 /// Cheap to clone (clones share one pool of connections) and `Send + Sync`. Calls block on
-/// SQLite and the disk: from async code, call it inside `spawn_blocking`.
+/// SQLite and the disk: from async code, use the `AsyncRegistry` that wraps it (feature
+/// `async`, on by default), which runs each call on Tokio's blocking pool.
 ///
 /// # Concurrency
 ///
@@ -51,33 +67,57 @@ const DEFAULT_PAGE_CACHE: u64 = 16 << 20;
 /// serialize writers; every change of more than one statement runs in one `BEGIN IMMEDIATE`
 /// transaction, which takes the write lock up front so two processes never deadlock upgrading
 /// a read lock, and every status change is one conditional `UPDATE`.
+///
+/// ```
+/// use std::io::Write;
+/// use cache_registry::{NewItem, Registry};
+/// use serde_json::json;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// let item = registry.create("https://example.org/a.csv", &json!({"day": 1}), &NewItem::new())?;
+/// let mut writer = item.write()?;
+/// writer.write_all(b"a,b\n")?;
+/// writer.commit()?;
+///
+/// // Clones share one pool: hand them to threads freely.
+/// let other = registry.clone();
+/// let found = std::thread::spawn(move || other.best("https://example.org/a.csv", &json!({"day": 1}))).join().expect("thread")?;
+/// assert_eq!(found.map(|item| item.version()), Some(1));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Registry {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    dir: PathBuf,
-    files: PathBuf,
-    database: PathBuf,
-    busy_timeout: Duration,
-    sync_files: bool,
-    max_idle: usize,
-    page_cache: u64,
-    idle: Mutex<Vec<Connection>>,
+    store: Arc<Store>,
 }
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
-            .field("dir", &self.inner.dir)
-            .field("busy_timeout", &self.inner.busy_timeout)
-            .field("sync_files", &self.inner.sync_files)
+            .field("dir", &self.store.dir)
+            .field("busy_timeout", &self.store.db.busy_timeout())
+            .field("sync_files", &self.store.sync_files)
             .finish_non_exhaustive()
     }
 }
 
 /// Settings for opening a [`Registry`]; [`Registry::builder`] makes one.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_registry::Registry;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::builder(dir.path())
+///     .busy_timeout(Duration::from_secs(5))
+///     .sync_files(true)
+///     .xz_memory_limit(64 << 20)
+///     .open()?;
+/// assert_eq!(registry.dir(), dir.path());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct RegistryBuilder {
     dir: PathBuf,
@@ -85,11 +125,49 @@ pub struct RegistryBuilder {
     sync_files: bool,
     max_idle: usize,
     page_cache: u64,
+    xz_memory_limit: u64,
 }
 
 impl RegistryBuilder {
+    /// How much memory an xz decoder may take, in bytes; default 128 MiB. An xz stream
+    /// declares its dictionary size and the decoder allocates it, so a small hostile file can
+    /// otherwise ask for gigabytes. xz's presets need up to about 65 MiB (`-9`); a stream that
+    /// needs more than the limit fails when read with `io::ErrorKind::OutOfMemory` (from
+    /// [`Reader`](crate::Reader)) or [`ErrorKind::LimitExceeded`] (from
+    /// [`Item::open_member`](crate::Item::open_member) and [`Item::members`](crate::Item::members)),
+    /// with a message naming this setting. `u64::MAX` disables the limit; 0 is refused by
+    /// [`open`](RegistryBuilder::open).
+    ///
+    /// ```
+    /// use cache_registry::{ErrorKind, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).xz_memory_limit(16 << 20).open()?;
+    /// # let _ = registry;
+    /// let zero = Registry::builder(dir.path()).xz_memory_limit(0).open().unwrap_err();
+    /// assert_eq!(zero.kind(), ErrorKind::InvalidConfig);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn xz_memory_limit(mut self, bytes: u64) -> Self {
+        self.xz_memory_limit = bytes;
+        self
+    }
+
     /// How long a call waits for another process's write lock before failing with
     /// [`ErrorKind::Busy`]. Default 30 seconds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).busy_timeout(Duration::from_secs(2)).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
@@ -101,6 +179,16 @@ impl RegistryBuilder {
     /// (`synchronous = NORMAL` in WAL mode): a process crash or `kill -9` never leaves a Ready
     /// version with a torn file either way, but only `true` also guarantees it across a power
     /// loss, at the price of an fsync per file.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).sync_files(true).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn sync_files(mut self, sync: bool) -> Self {
         self.sync_files = sync;
@@ -108,6 +196,16 @@ impl RegistryBuilder {
     }
 
     /// How many idle connections the handle keeps open for reuse. Default 4.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).max_idle_connections(1).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn max_idle_connections(mut self, max: usize) -> Self {
         self.max_idle = max;
@@ -117,6 +215,16 @@ impl RegistryBuilder {
     /// How much of the database each pooled connection keeps cached in memory. Default 16 MiB:
     /// SQLite's own default (2 MiB) makes lookups on a registry of 100 000 items read most
     /// pages from the OS again.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).page_cache_bytes(64 << 20).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn page_cache_bytes(mut self, bytes: u64) -> Self {
         self.page_cache = bytes;
@@ -127,26 +235,41 @@ impl RegistryBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Io`] if the directory cannot be created; [`ErrorKind::IncompatibleSchema`]
+    /// [`ErrorKind::InvalidConfig`] for an xz memory limit of 0; [`ErrorKind::Io`] if the
+    /// directory cannot be created; [`ErrorKind::IncompatibleSchema`]
     /// if the database is from a newer version of this crate or not a registry;
     /// [`ErrorKind::Busy`] if another process held the lock past the busy timeout.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).page_cache_bytes(4 << 20).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(self) -> Result<Registry> {
+        if self.xz_memory_limit == 0 {
+            return Err(Error::new(ErrorKind::InvalidConfig, "open")
+                .with_context("xz_memory_limit(0) would refuse every xz file: give a size, or u64::MAX for no limit"));
+        }
         let files = self.dir.join(FILES_DIR);
         std::fs::create_dir_all(&files).map_err(|error| Error::io("open", &files, error))?;
-        let registry = Registry {
-            inner: Arc::new(Inner {
-                database: self.dir.join(DATABASE_FILE),
-                dir: self.dir,
-                files,
-                busy_timeout: self.busy_timeout,
-                sync_files: self.sync_files,
-                max_idle: self.max_idle,
-                page_cache: self.page_cache,
-                idle: Mutex::new(Vec::new()),
-            }),
+        let db = Db::open(Settings {
+            database: self.dir.join(DATABASE_FILE),
+            busy_timeout: self.busy_timeout,
+            max_idle: self.max_idle,
+            page_cache: self.page_cache,
+        })?;
+        let store = Store {
+            db,
+            dir: self.dir,
+            files,
+            sync_files: self.sync_files,
+            read_limits: Limits { xz_memory: self.xz_memory_limit },
         };
-        registry.with_conn("open", crate::schema::migrate)?;
-        Ok(registry)
+        Ok(Registry { store: Arc::new(store) })
     }
 }
 
@@ -156,6 +279,16 @@ impl Registry {
     /// # Errors
     ///
     /// As [`RegistryBuilder::open`].
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path().join("created/on/demand"))?;
+    /// assert!(registry.dir().ends_with("created/on/demand"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Registry> {
         Registry::builder(dir).open()
     }
@@ -168,6 +301,17 @@ impl Registry {
     ///
     /// [`ErrorKind::InvalidConfig`] if `name` is empty, `.`/`..`, or holds a path separator, or
     /// the OS has no cache directory; then as [`RegistryBuilder::open`].
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # // Not run against the real cache directory: a doc test should not leave files behind.
+    /// let _open = Registry::for_app;
+    /// assert!(Registry::app_dir("my-app")?.ends_with("my-app"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn for_app(name: &str) -> Result<Registry> {
         Registry::open(Registry::app_dir(name)?)
     }
@@ -177,6 +321,12 @@ impl Registry {
     /// # Errors
     ///
     /// As [`for_app`](Registry::for_app), before opening anything.
+    ///
+    /// ```
+    /// use cache_registry::{ErrorKind, Registry};
+    ///
+    /// assert_eq!(Registry::app_dir("../escape").unwrap_err().kind(), ErrorKind::InvalidConfig);
+    /// ```
     pub fn app_dir(name: &str) -> Result<PathBuf> {
         let bad = name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) || name.contains('\0');
         if bad {
@@ -190,6 +340,16 @@ impl Registry {
     }
 
     /// Settings for opening the registry in `dir`.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::builder(dir.path()).max_idle_connections(2).open()?;
+    /// # let _ = registry;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder(dir: impl AsRef<Path>) -> RegistryBuilder {
         RegistryBuilder {
             dir: dir.as_ref().to_path_buf(),
@@ -197,24 +357,61 @@ impl Registry {
             sync_files: false,
             max_idle: DEFAULT_MAX_IDLE,
             page_cache: DEFAULT_PAGE_CACHE,
+            xz_memory_limit: DEFAULT_XZ_MEMORY_LIMIT,
         }
     }
 
     /// The registry's directory.
+    ///
+    /// ```
+    /// use cache_registry::Registry;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// assert_eq!(Registry::open(dir.path())?.dir(), dir.path());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn dir(&self) -> &Path {
-        &self.inner.dir
+        &self.store.dir
     }
 
     /// Records a new version of the item `uri` + `params` in [`Status::Uninitialized`]; its
-    /// version is one more than the highest this key has had.
+    /// version is one more than the highest this key has ever had, also when cleanup removed
+    /// that one, so a version number and its file name are never given twice.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidInput`] for params that are not JSON, a bad extension or bad
     /// attributes; [`ErrorKind::Busy`]; database errors.
+    ///
+    /// ```
+    /// use cache_registry::{NewItem, Registry, Status};
+    /// use serde_json::json;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let first = registry.create("https://example.org/a.csv", &json!({"day": 1}), &NewItem::new().label("daily"))?;
+    /// let second = registry.create("https://example.org/a.csv", &json!({"day": 1}), &NewItem::new())?;
+    /// assert_eq!((first.version(), second.version()), (1, 2));
+    /// assert_eq!(first.status(), Status::Uninitialized);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn create<P: Serialize + ?Sized>(&self, uri: &str, params: &P, options: &NewItem) -> Result<Item> {
-        let row = self.insert(uri, params, options, Status::Uninitialized, "create")?;
-        Ok(self.item(row))
+        let named = |error: Error| error.with_item(uri, None);
+        let canonical = canonical_params(params).map_err(named)?;
+        let key = key_of(uri, &canonical);
+        let ext = options.resolved_ext(uri).map_err(named)?;
+        let attributes = options.attributes.flatten("create").map_err(named)?;
+        let new = NewRow {
+            key: &key,
+            uri,
+            params: &canonical,
+            status: Status::Uninitialized,
+            ext: &ext,
+            label: options.label.as_deref(),
+        };
+        Ok(self.item(self.store.db.insert(&new, &attributes, "create").map_err(named)?))
     }
 
     /// The version `version` of the item with `key`, whatever its status.
@@ -222,17 +419,22 @@ impl Registry {
     /// # Errors
     ///
     /// Database errors.
+    ///
+    /// ```
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+    /// let again = registry.get(item.key(), 1)?.expect("version 1 exists");
+    /// assert_eq!(again.uri(), "https://example.org/a.csv");
+    /// assert!(registry.get(item.key(), 2)?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get(&self, key: &str, version: u64) -> Result<Option<Item>> {
         let version = i64::try_from(version).unwrap_or(i64::MAX);
-        let sql = select_items!("WHERE key = ?1 AND version = ?2");
-        let row = self.with_conn("get", |conn| {
-            let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db("get", error))?;
-            statement
-                .query_row(params![key, version], Row::from_sql)
-                .optional()
-                .map_err(|error| Error::db("get", error))
-        })?;
-        Ok(row.map(|row| self.item(row)))
+        Ok(self.store.db.get(key, version)?.map(|row| self.item(row)))
     }
 
     /// The newest [`Ready`](Status::Ready) version of `uri` + `params`.
@@ -240,10 +442,27 @@ impl Registry {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidInput`] for params that are not JSON; database errors.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{NewItem, Registry};
+    /// use serde_json::json;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// assert!(registry.best("https://example.org/a.csv", &json!({"day": 1}))?.is_none());
+    /// let mut writer = registry.create("https://example.org/a.csv", &json!({"day": 1}), &NewItem::new())?.write()?;
+    /// writer.write_all(b"x")?;
+    /// writer.commit()?;
+    /// registry.create("https://example.org/a.csv", &json!({"day": 1}), &NewItem::new())?; // not Ready
+    /// assert_eq!(registry.best("https://example.org/a.csv", &json!({"day": 1}))?.map(|item| item.version()), Some(1));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn best<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Option<Item>> {
-        let key = key_of(uri, &canonical_params(params)?);
-        let row = self.with_conn("best", |conn| best_row(conn, &key, "best"))?;
-        Ok(row.map(|row| self.item(row)))
+        let named = |error: Error| error.with_item(uri, None);
+        let key = key_of(uri, &canonical_params(params).map_err(named)?);
+        Ok(self.store.db.best(&key).map_err(named)?.map(|row| self.item(row)))
     }
 
     /// The newest Ready version of `uri` + `params`, or, when there is none, a new version in
@@ -255,23 +474,39 @@ impl Registry {
     /// # Errors
     ///
     /// As [`create`](Registry::create), plus I/O errors creating the file.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use cache_registry::{BestOrNew, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let item = match registry.best_or_new("https://example.org/a.csv", &(), &NewItem::new())? {
+    ///     BestOrNew::Found(item) => item,
+    ///     BestOrNew::New(mut writer) => {
+    ///         writer.write_all(b"fetched")?;
+    ///         writer.commit()?
+    ///     }
+    /// };
+    /// assert_eq!(item.size(), Some(7));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn best_or_new<P: Serialize + ?Sized>(&self, uri: &str, params: &P, options: &NewItem) -> Result<BestOrNew> {
-        let canonical = canonical_params(params)?;
+        let named = |error: Error| error.with_item(uri, None);
+        let canonical = canonical_params(params).map_err(named)?;
         let key = key_of(uri, &canonical);
-        let ext = options.resolved_ext(uri)?;
-        let attributes = options.attributes.flatten("best or new")?;
-        let found = self.with_conn("best or new", |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|error| Error::db("best or new", error))?;
-            if let Some(row) = best_row(&tx, &key, "best or new")? {
-                return Ok(Ok(row));
-            }
-            let new = NewRow { key: &key, uri, params: &canonical, status: Status::Write, ext: &ext, options };
-            let row = insert_row(&tx, &new, &attributes, "best or new")?;
-            tx.commit().map_err(|error| Error::db("best or new", error))?;
-            Ok(Err(row))
-        })?;
+        let ext = options.resolved_ext(uri).map_err(named)?;
+        let attributes = options.attributes.flatten("best or new").map_err(named)?;
+        let new = NewRow {
+            key: &key,
+            uri,
+            params: &canonical,
+            status: Status::Write,
+            ext: &ext,
+            label: options.label.as_deref(),
+        };
+        let found = self.store.db.best_or_insert(&new, &attributes, "best or new").map_err(named)?;
         match found {
             Ok(row) => Ok(BestOrNew::Found(self.item(row))),
             Err(row) => Ok(BestOrNew::New(Writer::start(self.item(row))?)),
@@ -283,15 +518,24 @@ impl Registry {
     /// # Errors
     ///
     /// [`ErrorKind::InvalidInput`] for params that are not JSON; database errors.
+    ///
+    /// ```
+    /// use cache_registry::{NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// for _ in 0..3 {
+    ///     registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+    /// }
+    /// let versions: Vec<u64> = registry.versions("https://example.org/a.csv", &())?.iter().map(|item| item.version()).collect();
+    /// assert_eq!(versions, [1, 2, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn versions<P: Serialize + ?Sized>(&self, uri: &str, params: &P) -> Result<Vec<Item>> {
-        let key = key_of(uri, &canonical_params(params)?);
-        let sql = select_items!("WHERE key = ?1 ORDER BY version");
-        let rows = self.with_conn("versions", |conn| {
-            let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db("versions", error))?;
-            let rows = statement.query_map([&key], Row::from_sql).map_err(|error| Error::db("versions", error))?;
-            rows.collect::<rusqlite::Result<Vec<Row>>>().map_err(|error| Error::db("versions", error))
-        })?;
-        Ok(rows.into_iter().map(|row| self.item(row)).collect())
+        let named = |error: Error| error.with_item(uri, None);
+        let key = key_of(uri, &canonical_params(params).map_err(named)?);
+        Ok(self.store.db.versions(&key).map_err(named)?.into_iter().map(|row| self.item(row)).collect())
     }
 
     /// The items matching `query` (a [`Filter`](crate::Filter) or a [`Query`]), newest first
@@ -302,17 +546,23 @@ impl Registry {
     /// [`ErrorKind::InvalidInput`] for a condition that cannot be asked: comparing with a map
     /// or a non-finite float, an `in` list mixing kinds, a path with an empty part; database
     /// errors.
+    ///
+    /// ```
+    /// use cache_registry::{AttrValue, Filter, NewItem, Order, Query, Registry};
+    /// use serde_json::json;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// for rows in [10, 2_000, 30_000] {
+    ///     registry.create("https://example.org/a.csv", &json!({"rows": rows}), &NewItem::new().attr("rows", rows))?;
+    /// }
+    /// let big = registry.search(Query::new(Filter::attr("rows").gt(1_000)).order(Order::OldestFirst).limit(1))?;
+    /// assert_eq!(big[0].attributes()?.get("rows"), Some(&AttrValue::Int(2_000)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn search(&self, query: impl Into<Query>) -> Result<Vec<Item>> {
-        let query = query.into();
-        let (sql, values) = query.to_sql(select_items!(""))?;
-        let rows = self.with_conn("search", |conn| {
-            let mut statement = conn.prepare_cached(&sql).map_err(|error| Error::db("search", error))?;
-            let rows = statement
-                .query_map(rusqlite::params_from_iter(values.iter()), Row::from_sql)
-                .map_err(|error| Error::db("search", error))?;
-            rows.collect::<rusqlite::Result<Vec<Row>>>().map_err(|error| Error::db("search", error))
-        })?;
-        Ok(rows.into_iter().map(|row| self.item(row)).collect())
+        Ok(self.store.db.search(&query.into())?.into_iter().map(|row| self.item(row)).collect())
     }
 
     /// Removes what `plan` says may go and reports it; see [`Cleanup`].
@@ -320,274 +570,48 @@ impl Registry {
     /// # Errors
     ///
     /// [`ErrorKind::Busy`]; database errors; I/O errors other than a file already being gone.
+    ///
+    /// ```
+    /// use cache_registry::{Cleanup, NewItem, Registry};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// let mut item = registry.create("https://example.org/a.csv", &(), &NewItem::new())?;
+    /// item.trash()?;
+    /// let report = registry.cleanup(&Cleanup::new().keep_newest(3))?;
+    /// assert_eq!(report.removed.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn cleanup(&self, plan: &Cleanup) -> Result<CleanupReport> {
-        crate::cleanup::run(self, plan)
+        crate::cleanup::run(&self.store, plan)
     }
 
-    pub(crate) fn item(&self, row: Row) -> Item {
-        Item { registry: self.clone(), row }
-    }
-
-    pub(crate) fn file_path(&self, file_name: &str) -> PathBuf {
-        self.inner.files.join(file_name)
-    }
-
-    pub(crate) fn files_dir(&self) -> &Path {
-        &self.inner.files
-    }
-
-    pub(crate) fn sync_files(&self) -> bool {
-        self.inner.sync_files
-    }
-
-    /// Runs `f` on a pooled connection.
-    pub(crate) fn with_conn<T>(
-        &self,
-        operation: &'static str,
-        f: impl FnOnce(&mut Connection) -> Result<T>,
-    ) -> Result<T> {
-        let pooled = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => self.connect(operation)?,
-        };
-        let result = f(&mut conn);
-        // A connection left inside a transaction (only if a rollback itself failed) is not reused.
-        if conn.is_autocommit() {
-            let mut idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < self.inner.max_idle {
-                idle.push(conn);
-            }
-        }
-        result
-    }
-
-    fn connect(&self, operation: &'static str) -> Result<Connection> {
-        let conn = Connection::open(&self.inner.database)
-            .map_err(|error| Error::db(operation, error).with_context(self.inner.database.display().to_string()))?;
-        conn.busy_timeout(self.inner.busy_timeout).map_err(|error| Error::db(operation, error))?;
-        // journal_mode answers with a row, so it is read rather than executed.
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(|error| Error::db(operation, error))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::new(ErrorKind::Database, operation)
-                .with_context(format!("the database refused WAL mode (it is in {mode} mode)")));
-        }
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(|error| Error::db(operation, error))?;
-        // A negative cache_size is in KiB. PRAGMA takes no bound parameters; this is a number.
-        let kib = i64::try_from(self.inner.page_cache / 1024).unwrap_or(i64::MAX).max(1);
-        conn.execute_batch(&format!("PRAGMA cache_size = -{kib}")).map_err(|error| Error::db(operation, error))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        Ok(conn)
-    }
-
-    fn insert<P: Serialize + ?Sized>(
-        &self,
-        uri: &str,
-        params: &P,
-        options: &NewItem,
-        status: Status,
-        operation: &'static str,
-    ) -> Result<Row> {
-        let canonical = canonical_params(params)?;
-        let key = key_of(uri, &canonical);
-        let ext = options.resolved_ext(uri)?;
-        let attributes = options.attributes.flatten(operation)?;
-        self.with_conn(operation, |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|error| Error::db(operation, error))?;
-            let new = NewRow { key: &key, uri, params: &canonical, status, ext: &ext, options };
-            let row = insert_row(&tx, &new, &attributes, operation)?;
-            tx.commit().map_err(|error| Error::db(operation, error))?;
-            Ok(row)
-        })
-    }
-
-    pub(crate) fn row_by_id(&self, id: i64, operation: &'static str) -> Result<Option<Row>> {
-        let sql = select_items!("WHERE id = ?1");
-        self.with_conn(operation, |conn| {
-            let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db(operation, error))?;
-            statement.query_row([id], Row::from_sql).optional().map_err(|error| Error::db(operation, error))
-        })
-    }
-
-    /// Moves item `id` to `to` if its stored status allows it, in one statement; `size` is
-    /// recorded with it when given.
-    pub(crate) fn transition(&self, id: i64, to: Status, size: Option<u64>, operation: &'static str) -> Result<()> {
-        let size = size.map(|size| i64::try_from(size).unwrap_or(i64::MAX));
-        self.with_conn(operation, |conn| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE items SET status = ?1, size = coalesce(?2, size) \
-                     WHERE id = ?3 AND ((1 << status) & ?4) != 0",
-                )
-                .and_then(|mut statement| statement.execute(params![to.code(), size, id, to.allowed_from_mask()]))
-                .map_err(|error| Error::db(operation, error))?;
-            if changed == 1 {
-                return Ok(());
-            }
-            let current: Option<i64> = conn
-                .prepare_cached("SELECT status FROM items WHERE id = ?1")
-                .and_then(|mut statement| statement.query_row([id], |row| row.get(0)).optional())
-                .map_err(|error| Error::db(operation, error))?;
-            Err(match current.and_then(Status::from_code) {
-                None => Error::new(ErrorKind::NotFound, operation).with_context("the item was removed"),
-                Some(from) => {
-                    Error::new(ErrorKind::InvalidTransition, operation).with_context(format!("{from} -> {to}"))
-                }
-            })
-        })
-    }
-
-    pub(crate) fn record_read(&self, id: i64) -> Result<()> {
-        let now = attr::micros(SystemTime::now());
-        self.with_conn("open", |conn| {
-            conn.prepare_cached("UPDATE items SET read_count = read_count + 1, last_read = ?2 WHERE id = ?1")
-                .and_then(|mut statement| statement.execute(params![id, now]))
-                .map_err(|error| Error::db("open", error))?;
-            Ok(())
-        })
-    }
-
-    pub(crate) fn attributes_of(&self, id: i64) -> Result<Attributes> {
-        self.with_conn("attributes", |conn| {
-            let mut statement = conn
-                .prepare_cached("SELECT name, kind, value FROM attrs WHERE item_id = ?1 ORDER BY name")
-                .map_err(|error| Error::db("attributes", error))?;
-            let mut rows = statement.query([id]).map_err(|error| Error::db("attributes", error))?;
-            let mut attributes = Attributes::new();
-            while let Some(row) = rows.next().map_err(|error| Error::db("attributes", error))? {
-                let name: String = row.get(0).map_err(|error| Error::db("attributes", error))?;
-                let kind: i64 = row.get(1).map_err(|error| Error::db("attributes", error))?;
-                let value: rusqlite::types::Value = row.get(2).map_err(|error| Error::db("attributes", error))?;
-                attr_from_row(name, kind, value, &mut attributes);
-            }
-            Ok(attributes)
-        })
-    }
-
-    pub(crate) fn set_attributes(&self, id: i64, attributes: &Attributes) -> Result<()> {
-        let flat = attributes.flatten("set attributes")?;
-        self.with_conn("set attributes", |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|error| Error::db("set attributes", error))?;
-            let exists = tx
-                .prepare_cached("SELECT 1 FROM items WHERE id = ?1")
-                .and_then(|mut statement| statement.exists([id]))
-                .map_err(|error| Error::db("set attributes", error))?;
-            if !exists {
-                return Err(Error::new(ErrorKind::NotFound, "set attributes").with_context("the item was removed"));
-            }
-            insert_attributes(&tx, id, &flat, "set attributes")?;
-            tx.commit().map_err(|error| Error::db("set attributes", error))
-        })
-    }
-
-    pub(crate) fn remove_attribute(&self, id: i64, path: &str) -> Result<usize> {
-        self.with_conn("remove attribute", |conn| {
-            conn.prepare_cached(
-                "DELETE FROM attrs WHERE item_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '.')",
-            )
-            .and_then(|mut statement| statement.execute(params![id, path]))
-            .map_err(|error| Error::db("remove attribute", error))
-        })
+    fn item(&self, row: Row) -> Item {
+        Item { store: Arc::clone(&self.store), row }
     }
 }
 
-fn best_row(conn: &Connection, key: &str, operation: &'static str) -> Result<Option<Row>> {
-    let sql = select_items!("WHERE key = ?1 AND status = ?2 ORDER BY version DESC LIMIT 1");
-    let mut statement = conn.prepare_cached(sql).map_err(|error| Error::db(operation, error))?;
-    statement
-        .query_row(params![key, Status::Ready.code()], Row::from_sql)
-        .optional()
-        .map_err(|error| Error::db(operation, error))
-}
-
-struct NewRow<'a> {
-    key: &'a str,
-    uri: &'a str,
-    params: &'a str,
-    status: Status,
-    ext: &'a str,
-    options: &'a NewItem,
-}
-
-/// Inserts the next version of `new.key`; the caller's transaction makes reading the highest
-/// version and inserting the next one atomic.
-fn insert_row(
-    conn: &Connection,
-    new: &NewRow<'_>,
-    attributes: &[(String, attr::Kind, rusqlite::types::Value)],
-    operation: &'static str,
-) -> Result<Row> {
-    let version: i64 = conn
-        .prepare_cached("SELECT coalesce(max(version), 0) + 1 FROM items WHERE key = ?1")
-        .and_then(|mut statement| statement.query_row([new.key], |row| row.get(0)))
-        .map_err(|error| Error::db(operation, error))?;
-    let file_name = if new.ext.is_empty() {
-        format!("{}-{version}", new.key)
-    } else {
-        format!("{}-{version}.{}", new.key, new.ext)
-    };
-    let created = attr::micros(SystemTime::now());
-    conn.prepare_cached(
-        "INSERT INTO items (key, version, uri, params, status, file_name, ext, label, created) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .and_then(|mut statement| {
-        statement.execute(params![
-            new.key,
-            version,
-            new.uri,
-            new.params,
-            new.status.code(),
-            file_name,
-            new.ext,
-            new.options.label,
-            created
-        ])
-    })
-    .map_err(|error| Error::db(operation, error))?;
-    let id = conn.last_insert_rowid();
-    insert_attributes(conn, id, attributes, operation)?;
-    Ok(Row {
-        id,
-        key: new.key.to_owned(),
-        version,
-        uri: new.uri.to_owned(),
-        params: new.params.to_owned(),
-        status: new.status,
-        file_name,
-        ext: new.ext.to_owned(),
-        label: new.options.label.clone(),
-        created,
-        last_read: None,
-        read_count: 0,
-        size: None,
-    })
-}
-
-fn insert_attributes(
-    conn: &Connection,
-    id: i64,
-    attributes: &[(String, attr::Kind, rusqlite::types::Value)],
-    operation: &'static str,
-) -> Result<()> {
-    if attributes.is_empty() {
-        return Ok(());
-    }
-    let mut statement = conn
-        .prepare_cached(
-            "INSERT INTO attrs (item_id, name, kind, value) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (item_id, name) DO UPDATE SET kind = excluded.kind, value = excluded.value",
-        )
-        .map_err(|error| Error::db(operation, error))?;
-    for (name, kind, value) in attributes {
-        statement.execute(params![id, name, kind.code(), value]).map_err(|error| Error::db(operation, error))?;
-    }
-    Ok(())
+/// What [`Registry::best_or_new`] found.
+///
+/// ```
+/// use cache_registry::{BestOrNew, NewItem, Registry};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let registry = Registry::open(dir.path())?;
+/// match registry.best_or_new("https://example.org/a.csv", &(), &NewItem::new())? {
+///     BestOrNew::Found(item) => println!("cached: {}", item.path().display()),
+///     BestOrNew::New(writer) => {
+///         writer.commit()?;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub enum BestOrNew {
+    /// The newest Ready version.
+    Found(Item),
+    /// There was none: a new version, already in [`Status::Write`], for the caller to fill.
+    New(Writer),
 }

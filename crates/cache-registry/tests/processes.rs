@@ -227,3 +227,100 @@ fn kill_9_among_many_commits_never_leaves_a_ready_item_with_a_torn_file() {
         assert!(matches!(item.status(), Status::Uninitialized | Status::Write), "{:?}", item.status());
     }
 }
+
+/// Racers: each round commits one Ready version of the shared key, then creates and trashes a
+/// few, so the key's newest versions are often Trash rows for the cleaner to remove.
+const RACE_ROUNDS: i64 = 5_000;
+const RACE_STOP: &str = "stop-racing";
+/// Cleanups the parent runs while the racers race.
+const CLEANUPS: usize = 3;
+const RACE_TRASH_BATCH: usize = 2;
+/// Trash rows the cleaner adds before each cleanup, so each one has a long list of files to
+/// remove while the racers commit (the issue saw the bug with 4 000).
+const CLEANER_FILL: usize = 300;
+
+/// Rounds until the parent creates the stop file in the registry directory (bounded, so a
+/// racer whose parent died stops by itself).
+fn race(registry: &Registry, worker: i64) {
+    let stop = registry.dir().join(RACE_STOP);
+    for index in 0..RACE_ROUNDS {
+        if stop.exists() {
+            break;
+        }
+        let options = NewItem::new().attr("worker", worker).attr("index", index);
+        let uri = format!("raced-{worker}");
+        let item = registry.create(&uri, &json!({}), &options).unwrap();
+        let mut writer = item.write().unwrap();
+        writer.write_all(&content(worker, index)).unwrap();
+        writer.commit().unwrap();
+        for _ in 0..RACE_TRASH_BATCH {
+            registry.create(&uri, &json!({}), &NewItem::new()).unwrap().trash().unwrap();
+        }
+    }
+}
+
+/// Every Ready version of the raced key has its file, holding exactly what its writer wrote,
+/// and no version number was ever seen naming two different writes (`seen` across calls).
+fn assert_every_ready_version_reads_its_own_content(
+    registry: &Registry,
+    seen: &mut std::collections::HashMap<(String, u64), (i64, i64)>,
+) {
+    let mut versions = Vec::new();
+    for worker in 0..=2 {
+        versions.extend(registry.versions(&format!("raced-{worker}"), &json!({})).unwrap());
+    }
+    let ready: Vec<&Item> = versions.iter().filter(|item| item.status() == Status::Ready).collect();
+    assert!(!ready.is_empty());
+    for item in ready {
+        let attrs = item.attributes().unwrap();
+        let worker = attrs.get("worker").and_then(cache_registry::AttrValue::as_int).unwrap();
+        let index = attrs.get("index").and_then(cache_registry::AttrValue::as_int).unwrap();
+        let first = *seen.entry((item.uri().to_owned(), item.version())).or_insert((worker, index));
+        assert_eq!(first, (worker, index), "v{} was reused for another write", item.version());
+        assert!(item.path().exists(), "v{} is Ready but its file is gone", item.version());
+        assert_eq!(read_all(item), content(worker, index), "v{} reads another version's content", item.version());
+    }
+}
+
+#[test]
+fn cleanup_racing_creates_and_commits_never_removes_a_ready_file() {
+    if let Some(role) = role() {
+        let worker: i64 = role.strip_prefix("racer-").unwrap().parse().unwrap();
+        race(&Registry::open(child_dir()).unwrap(), worker);
+        return;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::open(dir.path()).unwrap();
+    let children: Vec<Child> = (1..=2)
+        .map(|worker| {
+            spawn_child(
+                "cleanup_racing_creates_and_commits_never_removes_a_ready_file",
+                &format!("racer-{worker}"),
+                dir.path(),
+                Stdio::null(),
+            )
+        })
+        .collect();
+    let mut seen = std::collections::HashMap::new();
+    std::thread::scope(|scope| {
+        let racer = scope.spawn(|| race(&registry, 0));
+        for _ in 0..CLEANUPS {
+            for fill in 0..CLEANER_FILL {
+                let uri = format!("fill-{}", fill % 50);
+                registry.create(&uri, &json!({}), &NewItem::new()).unwrap().trash().unwrap();
+            }
+            registry.cleanup(&Cleanup::new()).unwrap();
+            // Checked after every cleanup: the next one would remove a Ready version whose
+            // file went missing, and with it the evidence.
+            assert_every_ready_version_reads_its_own_content(&registry, &mut seen);
+        }
+        std::fs::write(dir.path().join(RACE_STOP), b"").unwrap();
+        racer.join().unwrap();
+        let results: Vec<bool> = children.into_iter().map(finish).collect();
+        assert!(results.iter().all(|ok| *ok), "every racer succeeds: {results:?}");
+    });
+    assert_every_ready_version_reads_its_own_content(&registry, &mut seen);
+    registry.cleanup(&Cleanup::new()).unwrap();
+    assert_every_ready_version_reads_its_own_content(&registry, &mut seen);
+}

@@ -123,6 +123,9 @@ fn invalid_transitions_are_errors_and_change_nothing() {
     let error = item.set_status(Status::Ready).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidTransition);
     assert_eq!(error.context(), Some("uninitialized -> ready"));
+    assert_eq!(error.to_string(), r#"registry set status "u" v1: invalid status transition: uninitialized -> ready"#);
+    let bad = registry.create("https://h/x", &json!(null), &NewItem::new().attr("a.b", 1)).unwrap_err();
+    assert_eq!(bad.item(), Some(r#""https://h/x""#), "{bad}");
 
     let writer = item.write().unwrap();
     assert_eq!(item.write().unwrap_err().kind(), ErrorKind::InvalidTransition, "only one writer may claim a version");
@@ -531,6 +534,32 @@ fn cleanup_removes_failed_trash_orphans_and_old_versions_and_counts_bytes() {
 }
 
 #[test]
+fn versions_are_never_reused_after_cleanup_and_old_handles_never_see_new_content() {
+    let (_dir, registry) = registry();
+    let mut old = ready(&registry, "u", &json!({}), &NewItem::new(), b"old");
+    let stale_handle = old.clone();
+    old.trash().unwrap();
+    assert_eq!(registry.cleanup(&Cleanup::new()).unwrap().removed.len(), 1);
+
+    let new = ready(&registry, "u", &json!({}), &NewItem::new(), b"new");
+    assert_eq!(new.version(), 2, "one more than the highest version this key has had");
+    assert_ne!(new.file_name(), stale_handle.file_name());
+    assert_eq!(stale_handle.open().unwrap_err().kind(), ErrorKind::FileMissing);
+    let mut refreshed = stale_handle.clone();
+    assert_eq!(refreshed.refresh().unwrap_err().kind(), ErrorKind::NotFound, "the old row is gone");
+    assert_eq!(stale_handle.clone().trash().unwrap_err().kind(), ErrorKind::NotFound, "never the new row");
+    assert_eq!(registry.best("u", &json!({})).unwrap().unwrap().status(), Status::Ready);
+
+    // The same after every version of the key went, and for a version that never got a file.
+    let mut newest = registry.best("u", &json!({})).unwrap().unwrap();
+    newest.trash().unwrap();
+    registry.create("u", &json!({}), &NewItem::new()).unwrap().trash().unwrap();
+    registry.cleanup(&Cleanup::new()).unwrap();
+    assert!(registry.versions("u", &json!({})).unwrap().is_empty());
+    assert_eq!(registry.create("u", &json!({}), &NewItem::new()).unwrap().version(), 4);
+}
+
+#[test]
 fn a_writers_partial_file_is_not_an_orphan_while_it_writes() {
     let (_dir, registry) = registry();
     let item = registry.create("u", &json!(1), &NewItem::new()).unwrap();
@@ -631,4 +660,192 @@ fn threads_share_one_handle() {
     for thread in 0..4 {
         assert_eq!(registry.search(Filter::attr("thread").eq(thread)).unwrap().len(), 25);
     }
+}
+
+// ---- hardening ----
+
+#[cfg(unix)]
+#[test]
+fn the_writer_never_follows_a_planted_symlink_and_creates_its_file_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, registry) = registry();
+    let item = registry.create("u", &json!(1), &NewItem::new().ext("bin")).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let partial = item.path().with_file_name(format!("{}.part", item.file_name()));
+    std::os::unix::fs::symlink(&victim, &partial).unwrap();
+    let error = item.write().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Io, "{error}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "the symlink's target is untouched");
+    assert_eq!(registry.get(item.key(), 1).unwrap().unwrap().status(), Status::Failed);
+
+    let committed = ready(&registry, "v", &json!(1), &NewItem::new(), b"secret");
+    let mode = std::fs::metadata(committed.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+}
+
+/// Rewrites the uncompressed size of the only member of `zip`, in its local header and in the
+/// central directory.
+fn declare_zip_size(zip: &mut [u8], size: u32) {
+    assert_eq!(&zip[..4], b"PK\x03\x04");
+    zip[22..26].copy_from_slice(&size.to_le_bytes());
+    let central = zip.windows(4).position(|window| window == b"PK\x01\x02").unwrap();
+    zip[central + 24..central + 28].copy_from_slice(&size.to_le_bytes());
+}
+
+#[test]
+fn a_zip_member_fails_as_soon_as_it_streams_past_its_declared_size() {
+    let (_dir, registry) = registry();
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    writer.start_file("bomb.bin", options).unwrap();
+    writer.write_all(&vec![0u8; 4 << 20]).unwrap();
+    let mut bytes = writer.finish().unwrap().into_inner();
+    declare_zip_size(&mut bytes, 10);
+    let mut reader = stored(&registry, "zip", &bytes).open_member("bomb.bin").unwrap();
+    let mut delivered = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let error = loop {
+        match reader.read(&mut buf) {
+            Ok(0) => panic!("the oversize member read to its end"),
+            Ok(read) => delivered += read,
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    assert!(delivered <= 10, "{delivered} bytes delivered past a declared size of 10");
+}
+
+#[test]
+
+fn xz_decoder_memory_is_capped_by_a_setting_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Preset 6 declares an 8 MiB dictionary.
+    let bytes = xz(TEXT);
+    let capped = Registry::builder(dir.path()).xz_memory_limit(1 << 20).open().unwrap();
+    let item = stored(&capped, "xz", &bytes);
+    let error = item.open().unwrap().read_to_end(&mut Vec::new()).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::OutOfMemory);
+    assert!(error.to_string().contains("xz_memory_limit"), "{error}");
+    let archive = stored(&capped, "tar.xz", &xz(&tar(&[("a.txt", b"alpha")])));
+    let error = archive.open_member("a.txt").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::LimitExceeded, "{error}");
+
+    let default = Registry::open(dir.path()).unwrap();
+    let item = default.get(item.key(), 1).unwrap().unwrap();
+    assert_eq!(read_all(item.open().unwrap()), TEXT, "the default limit reads every xz preset");
+}
+
+/// One raw tar header block with a correct checksum.
+fn tar_header(name: &str, kind: tar::EntryType, size_field: &[u8; 12]) -> [u8; 512] {
+    let mut header = tar::Header::new_ustar();
+    header.set_path(name).unwrap();
+    header.set_entry_type(kind);
+    header.set_mode(0o644);
+    header.set_size(0);
+    let mut block = [0u8; 512];
+    block.copy_from_slice(header.as_bytes());
+    block[124..136].copy_from_slice(size_field);
+    block[148..156].copy_from_slice(b"        ");
+    let sum: u32 = block.iter().map(|&byte| u32::from(byte)).sum();
+    block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    block
+}
+
+fn padded_to_block(data: &[u8]) -> Vec<u8> {
+    let mut out = data.to_vec();
+    out.resize(data.len().div_ceil(512) * 512, 0);
+    out
+}
+
+#[test]
+fn tar_pax_size_records_are_honoured() {
+    let (_dir, registry) = registry();
+    // As GNU tar and Python write members of 8 GiB or more: the header's size field says 0
+    // and a pax `size` record holds the real size.
+    let content = b"pax sized content";
+    let record = pax_record("size", &content.len().to_string());
+    let mut archive = Vec::new();
+    archive.extend(tar_header("PaxHeader", tar::EntryType::XHeader, &octal12(record.len())));
+    archive.extend(padded_to_block(record.as_bytes()));
+    archive.extend(tar_header("big.bin", tar::EntryType::Regular, &octal12(0)));
+    archive.extend(padded_to_block(content));
+    archive.extend(tar_header("after.txt", tar::EntryType::Regular, &octal12(5)));
+    archive.extend(padded_to_block(b"after"));
+    archive.extend([0u8; 1024]);
+    let item = stored(&registry, "tar", &archive);
+    assert_eq!(item.members().unwrap(), ["big.bin", "after.txt"]);
+    assert_eq!(read_all(item.open_member("big.bin").unwrap()), content);
+    assert_eq!(read_all(item.open_member("after.txt").unwrap()), b"after");
+}
+
+/// `"<len> <key>=<value>\n"`, where `<len>` counts the whole record, its own digits too.
+fn pax_record(key: &str, value: &str) -> String {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len();
+    while len.to_string().len() + body.len() != len {
+        len = len.to_string().len() + body.len();
+    }
+    format!("{len}{body}")
+}
+
+fn octal12(value: usize) -> [u8; 12] {
+    let mut field = [0u8; 12];
+    field[..11].copy_from_slice(format!("{value:011o}").as_bytes());
+    field
+}
+
+#[test]
+fn a_tar_base_256_size_near_u64_max_is_corrupt_not_a_panic() {
+    let (_dir, registry) = registry();
+    let mut size = [0xffu8; 12];
+    size[..4].copy_from_slice(&[0x80, 0, 0, 0]);
+    let mut archive = tar_header("huge.bin", tar::EntryType::Regular, &size).to_vec();
+    archive.extend([0u8; 1024]);
+    let item = stored(&registry, "tar", &archive);
+    assert_eq!(item.members().unwrap_err().kind(), ErrorKind::Corrupt);
+    assert_eq!(item.open_member("other").unwrap_err().kind(), ErrorKind::Corrupt);
+}
+
+#[test]
+fn not_is_the_exact_complement_over_missing_labels_and_never_read_items() {
+    let (_dir, registry) = registry();
+    for (n, label) in [(1, Some("nightly")), (2, Some("weekly")), (3, None)] {
+        let options = match label {
+            Some(label) => NewItem::new().label(label),
+            None => NewItem::new(),
+        };
+        ready(&registry, "u", &json!(n), &options.attr("n", n), b"x");
+    }
+    assert_eq!(ns(&registry, Filter::label("nightly")), [1]);
+    assert_eq!(ns(&registry, Filter::not(Filter::label("nightly"))), [2, 3]);
+    registry.best("u", &json!(1)).unwrap().unwrap().open().unwrap();
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    assert_eq!(ns(&registry, Filter::last_read_after(hour_ago)), [1]);
+    assert_eq!(ns(&registry, Filter::not(Filter::last_read_after(hour_ago))), [2, 3]);
+    assert_eq!(ns(&registry, Filter::not(Filter::last_read_before(hour_ago))), [1, 2, 3]);
+}
+
+#[test]
+fn an_attribute_cannot_be_a_value_and_a_namespace_at_once() {
+    let (_dir, registry) = registry();
+    let item = registry
+        .create("u", &json!({}), &NewItem::new().attr("model", Attributes::new().with("layers", 3)).attr("size", 1))
+        .unwrap();
+    let before = item.attributes().unwrap();
+
+    let error = item.set_attributes(&Attributes::new().with("model", 3)).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("model.layers"), "{error}");
+    let error = item.set_attributes(&Attributes::new().with("size", Attributes::new().with("bytes", 10))).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("size"), "{error}");
+    assert_eq!(item.attributes().unwrap(), before, "a refused change changes nothing");
+    assert_eq!(registry.search(Filter::attr("model").exists()).unwrap().len(), 0);
+
+    // Same-kind updates and removing first both work.
+    item.set_attributes(&Attributes::new().with("model", Attributes::new().with("layers", 4))).unwrap();
+    item.remove_attribute("model").unwrap();
+    item.set_attributes(&Attributes::new().with("model", 3)).unwrap();
+    assert_eq!(item.attributes().unwrap().get("model"), Some(&AttrValue::Int(3)));
 }

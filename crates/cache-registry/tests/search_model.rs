@@ -5,19 +5,23 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::time::{Duration, SystemTime};
 
 use cache_registry::{Filter, NewItem, Registry, Status};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::json;
 
-/// One item of the fixture: optional int attributes `a` and `b`, optional text `t`, a status.
+/// One item of the fixture: optional int attributes `a` and `b`, optional text `t`, a status,
+/// an optional label and whether it was ever read (the last two are nullable columns).
 #[derive(Debug, Clone)]
 struct Model {
     a: Option<i64>,
     b: Option<i64>,
     t: Option<&'static str>,
     ready: bool,
+    label: Option<&'static str>,
+    read: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -27,6 +31,9 @@ enum Expr {
     TextEq(&'static str),
     TextLike(&'static str),
     Ready,
+    Label(&'static str),
+    ReadSince,
+    ReadBefore,
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Not(Box<Expr>),
@@ -54,13 +61,17 @@ fn holds(expr: &Expr, model: &Model) -> bool {
             None => t.ends_with(pattern.trim_start_matches('%')),
         }),
         Expr::Ready => model.ready,
+        Expr::Label(label) => model.label == Some(*label),
+        Expr::ReadSince => model.read,
+        // Every read happened after the fixture's start; never-read items have no time.
+        Expr::ReadBefore => false,
         Expr::And(items) => items.iter().all(|item| holds(item, model)),
         Expr::Or(items) => items.iter().any(|item| holds(item, model)),
         Expr::Not(inner) => !holds(inner, model),
     }
 }
 
-fn to_filter(expr: &Expr) -> Filter {
+fn to_filter(expr: &Expr, start: SystemTime) -> Filter {
     match expr {
         Expr::Cmp(name, op, k) => {
             let attr = Filter::attr(*name);
@@ -77,9 +88,18 @@ fn to_filter(expr: &Expr) -> Filter {
         Expr::TextEq(text) => Filter::attr("t").eq(*text),
         Expr::TextLike(pattern) => Filter::attr("t").like(*pattern),
         Expr::Ready => Filter::status(Status::Ready),
-        Expr::And(items) => items.iter().map(to_filter).reduce(Filter::and).unwrap_or_else(Filter::all),
-        Expr::Or(items) => items.iter().map(to_filter).reduce(Filter::or).unwrap_or_else(|| Filter::not(Filter::all())),
-        Expr::Not(inner) => Filter::not(to_filter(inner)),
+        Expr::Label(label) => Filter::label(*label),
+        Expr::ReadSince => Filter::last_read_after(start),
+        Expr::ReadBefore => Filter::last_read_before(start),
+        Expr::And(items) => {
+            items.iter().map(|item| to_filter(item, start)).reduce(Filter::and).unwrap_or_else(Filter::all)
+        }
+        Expr::Or(items) => items
+            .iter()
+            .map(|item| to_filter(item, start))
+            .reduce(Filter::or)
+            .unwrap_or_else(|| Filter::not(Filter::all())),
+        Expr::Not(inner) => Filter::not(to_filter(inner, start)),
     }
 }
 
@@ -91,6 +111,9 @@ fn expr() -> impl Strategy<Value = Expr> {
         prop_oneof![Just("xa"), Just("xb"), Just("ya")].prop_map(Expr::TextEq),
         prop_oneof![Just("x%"), Just("%a")].prop_map(Expr::TextLike),
         Just(Expr::Ready),
+        prop_oneof![Just("nightly"), Just("weekly")].prop_map(Expr::Label),
+        Just(Expr::ReadSince),
+        Just(Expr::ReadBefore),
     ];
     leaf.prop_recursive(3, 16, 3, |inner| {
         prop_oneof![
@@ -106,6 +129,8 @@ fn random_filters_select_what_the_model_selects() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::open(dir.path()).unwrap();
     let texts = [Some("xa"), Some("xb"), Some("ya"), None];
+    let labels = [Some("nightly"), Some("weekly"), None];
+    let start = SystemTime::now() - Duration::from_secs(1);
     let mut models = Vec::new();
     for index in 0..40i64 {
         let model = Model {
@@ -113,6 +138,8 @@ fn random_filters_select_what_the_model_selects() {
             b: (index % 3 != 2).then_some((index * 3) % 5),
             t: texts[usize::try_from(index % 4).unwrap()],
             ready: index % 2 == 0,
+            label: labels[usize::try_from(index % 3).unwrap()],
+            read: index % 4 == 0,
         };
         let mut options = NewItem::new();
         if let Some(a) = model.a {
@@ -125,11 +152,17 @@ fn random_filters_select_what_the_model_selects() {
         if let Some(t) = model.t {
             options = options.attr("t", t);
         }
+        if let Some(label) = model.label {
+            options = options.label(label);
+        }
         let item = registry.create("u", &json!({"index": index}), &options).unwrap();
         if model.ready {
             let mut writer = item.write().unwrap();
             writer.write_all(b"x").unwrap();
-            writer.commit().unwrap();
+            let item = writer.commit().unwrap();
+            if model.read {
+                item.open().unwrap();
+            }
         }
         models.push(model);
     }
@@ -139,7 +172,7 @@ fn random_filters_select_what_the_model_selects() {
         .run(&expr(), |expr| {
             let expected: BTreeSet<i64> = (0..40).filter(|&index| holds(&expr, &models[index as usize])).collect();
             let found: BTreeSet<i64> = registry
-                .search(to_filter(&expr))
+                .search(to_filter(&expr, start))
                 .unwrap()
                 .iter()
                 .map(|item| item.params_json().unwrap()["index"].as_i64().unwrap())

@@ -44,10 +44,28 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (item_id, name)
     ) WITHOUT ROWID;
     CREATE INDEX attrs_name_kind_value ON attrs (name, kind, value);",
+    // Version 2: high-water marks, so a version number, and with it a file name, is never
+    // given twice for a key, and an item id never names two rows. Version 1 computed both
+    // from the rows that still existed: after cleanup removed the newest row, the next create
+    // reused its version (and file name, which cleanup then deleted from under it) and
+    // SQLite reused its id (so an old `Item` acted on the new row).
+    //
+    // `key_versions` keeps one row per key ever created, also after cleanup removed every
+    // version of it; `counters` holds the last item id given.
+    "CREATE TABLE key_versions (
+        key TEXT PRIMARY KEY,
+        last INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO key_versions (key, last) SELECT key, max(version) FROM items GROUP BY key;
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO counters (name, value) SELECT 'item_id', coalesce(max(id), 0) FROM items;",
 ];
 
 /// The schema version this crate writes.
-pub(crate) const CURRENT: i64 = 1;
+pub(crate) const CURRENT: i64 = 2;
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 =
@@ -80,4 +98,30 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     // PRAGMA takes no bound parameters; CURRENT is a constant of this crate.
     tx.execute_batch(&format!("PRAGMA user_version = {CURRENT}")).map_err(|error| Error::db("open", error))?;
     tx.commit().map_err(|error| Error::db("open", error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_from_version_1_keeps_the_high_water_marks_of_existing_rows() {
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        conn.execute_batch(MIGRATIONS[0]).expect("version 1 schema");
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO items (id, key, version, uri, params, status, file_name, ext, created)
+             VALUES (7, 'k', 3, 'u', '{}', 2, 'k-3', '', 0), (9, 'j', 1, 'u', '[]', 2, 'j-1', '', 0);",
+        )
+        .expect("version 1 rows");
+        migrate(&mut conn).expect("migrate");
+        let last: i64 =
+            conn.query_row("SELECT last FROM key_versions WHERE key = 'k'", [], |row| row.get(0)).expect("k");
+        assert_eq!(last, 3);
+        let id: i64 =
+            conn.query_row("SELECT value FROM counters WHERE name = 'item_id'", [], |row| row.get(0)).expect("id");
+        assert_eq!(id, 9);
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
+        assert_eq!(version, CURRENT);
+    }
 }
