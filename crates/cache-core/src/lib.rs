@@ -46,7 +46,7 @@ pub use crate::cache::{Cache, format_integer, parse_integer};
 pub use crate::capabilities::Capabilities;
 pub use crate::codec::{Codec, CodecError, Json, Postcard};
 pub use crate::error::{Error, ErrorKind, Result};
-pub use crate::ext::{CacheExt, Typed};
+pub use crate::ext::{BoxError, CacheExt, Typed};
 pub use crate::ttl::Ttl;
 
 /// Re-exported so stores and callers name the same `Bytes` and `async_trait`.

@@ -98,6 +98,24 @@ fn shard_count(max_capacity: u64, weighted: bool) -> usize {
 }
 
 impl MemoryCache {
+    /// A cache of at most `max_capacity` entries with the default policy and no default
+    /// lifetime; shorthand for `MemoryCache::builder().max_capacity(max_capacity).build()`.
+    ///
+    /// ```
+    /// use cache_memory::MemoryCache;
+    ///
+    /// let cache = MemoryCache::new(10_000)?;
+    /// cache.sync().set("k", "v".into(), cache_core::Ttl::Never)?;
+    /// assert_eq!(cache.sync().get("k").as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidConfig`] when `max_capacity` is 0.
+    pub fn new(max_capacity: u64) -> Result<MemoryCache> {
+        MemoryCache::builder().max_capacity(max_capacity).build()
+    }
+
     /// A builder; see [`MemoryCacheBuilder`].
     pub fn builder() -> MemoryCacheBuilder {
         MemoryCacheBuilder::new()
@@ -291,7 +309,8 @@ impl Storage {
     fn too_heavy(&self, operation: &'static str, key: &str, weight: u32, hash: u64) -> Error {
         let limit = self.shard(hash).read().capacity();
         Error::new(ErrorKind::ValueTooLarge, BACKEND, operation)
-            .with_context(format!("the entry for {key:?} weighs {weight}, a shard holds at most {limit}"))
+            .with_key(key)
+            .with_context(format!("the entry weighs {weight}, a shard holds at most {limit}"))
     }
 }
 
@@ -413,10 +432,12 @@ impl SyncCache<'_> {
                 Some(index) => {
                     let entry = state.entry(index);
                     let current = parse_integer(&entry.value)
-                        .ok_or_else(|| Error::new(ErrorKind::NotAnInteger, BACKEND, "incr"))?;
-                    let next = current
-                        .checked_add(delta)
-                        .ok_or_else(|| Error::new(ErrorKind::IntegerOverflow, BACKEND, "incr"))?;
+                        .ok_or_else(|| Error::new(ErrorKind::NotAnInteger, BACKEND, "incr").with_key(key))?;
+                    let next = current.checked_add(delta).ok_or_else(|| {
+                        Error::new(ErrorKind::IntegerOverflow, BACKEND, "incr")
+                            .with_key(key)
+                            .with_context(format!("{current} + {delta} does not fit an i64"))
+                    })?;
                     let value = format_integer(next);
                     let weight = storage.weigh(&entry.key, &value);
                     (state.replace_value(index, value, weight, &mut now, &mut removed), next, weight)
