@@ -8,9 +8,6 @@ use memcache::exp::Error as ClientError;
 
 pub(crate) const BACKEND: &str = "memcached";
 
-/// The longest part of a key an error shows.
-const SHOWN_KEY_CHARS: usize = 64;
-
 /// What went wrong inside an operation, before it is given its operation name and key.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -60,22 +57,14 @@ impl Failure {
         }
     }
 
-    /// The core error for `operation`, naming `key` (truncated) when there is one.
+    /// The core error for `operation`, naming `key` (cut to a readable length) when there
+    /// is one.
     pub(crate) fn into_core(self, operation: &'static str, key: Option<&str>) -> Error {
-        let kind = self.kind();
-        let mut context = match key {
-            Some(key) => format!("key {}", ShownKey(key)),
-            None => String::new(),
-        };
-        let what = self.to_string();
-        if !what.is_empty() {
-            if !context.is_empty() {
-                context.push_str(": ");
-            }
-            context.push_str(&what);
+        let mut error = Error::new(self.kind(), BACKEND, operation);
+        if let Some(key) = key {
+            error = error.with_key(key);
         }
-        let error = Error::new(kind, BACKEND, operation);
-        let error = if context.is_empty() { error } else { error.with_context(context) };
+        let error = error.with_context(self.to_string());
         match self {
             Failure::Client { source, .. } => error.with_source(source),
             Failure::Task(source) => error.with_source(source),
@@ -119,21 +108,6 @@ fn client_kind(error: &ClientError) -> ErrorKind {
     }
 }
 
-/// A key as errors show it: quoted, escaped, cut to a readable length.
-struct ShownKey<'a>(&'a str);
-
-impl fmt::Display for ShownKey<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let chars = self.0.chars().count();
-        if chars <= SHOWN_KEY_CHARS {
-            write!(f, "{:?}", self.0)
-        } else {
-            let head: String = self.0.chars().take(SHOWN_KEY_CHARS).collect();
-            write!(f, "{head:?}… ({chars} characters)")
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +117,7 @@ mod tests {
         let refused = ClientError::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
         let error = Failure::client("127.0.0.1:1", refused).into_core("get", Some("user:7"));
         assert_eq!(error.kind(), ErrorKind::Unavailable);
-        assert_eq!(error.to_string(), "memcached get: store unavailable: key \"user:7\": server 127.0.0.1:1");
+        assert_eq!(error.to_string(), "memcached get \"user:7\": store unavailable: server 127.0.0.1:1");
         assert!(std::error::Error::source(&error).is_some());
     }
 
@@ -152,7 +126,7 @@ mod tests {
         let error = Failure::NotAnInteger.into_core("incr", Some(&"k".repeat(10_000)));
         let text = error.to_string();
         assert!(text.len() < 200, "{text}");
-        assert!(text.contains("(10000 characters)"), "{text}");
+        assert!(text.contains("(10000 bytes)"), "{text}");
     }
 
     #[test]

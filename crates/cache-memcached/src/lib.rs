@@ -437,6 +437,8 @@ impl Cache for MemcachedCache {
         // Whole seconds plus one for memcached's unseen clock phase: see "Lifetimes".
         capabilities.ttl_resolution = Duration::from_secs(2);
         capabilities.shared_between_processes = true;
+        // Each prefix has its own generations: see "Prefixes and `clear`".
+        capabilities.literal_prefix = false;
         capabilities
     }
 
