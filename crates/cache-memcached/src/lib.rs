@@ -87,13 +87,14 @@
 //! # Costs
 //!
 //! Every call is one task on tokio's blocking pool (no async worker thread ever waits on a
-//! socket), holding one pooled connection per server it talks to:
+//! socket; called outside a tokio runtime, the call does its work on the calling thread),
+//! holding one pooled connection per server it talks to:
 //!
 //! | call | round trips |
 //! |---|---|
 //! | `get`, `has`, `set`, `add`, `delete` | 1 |
 //! | `get_many`, `set_many`, `delete_many` | 1 per server involved (and per 100 keys), servers in parallel |
-//! | `incr` | 2 (read, then memcached's `incr` or a compare-and-swap); 3 the first time |
+//! | `incr` | 2 (a read, then memcached's `incr`, an `add` for a missing key, or a compare-and-swap); more when a compare-and-swap loses a race |
 //! | `clear` | 1 per server, in parallel |
 //!
 //! plus, once per `generation_refresh` per prefix and server, the generation read.

@@ -157,3 +157,44 @@ async fn a_generation_lost_to_eviction_never_revives_cleared_entries() {
     fresh.set("k", Bytes::from_static(b"after"), Ttl::Never).await.expect("set");
     assert_eq!(fresh.get("k").await.expect("get").as_deref(), Some(&b"after"[..]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs memcached: cargo xtask test"]
+async fn racing_decrements_and_increments_lose_nothing() {
+    const TASKS: i64 = 10;
+    const STEPS: i64 = 20;
+    let cache = std::sync::Arc::new(cache_on(SINGLE).await.with_prefix(&unique_prefix()));
+    // Decrements go by compare-and-swap, increments of a non-negative value by memcached's
+    // incr; racing, they must still add up.
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..2 * TASKS {
+        let cache = std::sync::Arc::clone(&cache);
+        tasks.spawn(async move {
+            let delta = if task % 2 == 0 { -1 } else { 1 };
+            let mut seen = Vec::new();
+            for _ in 0..STEPS {
+                seen.push(cache.incr("n", delta).await.expect("incr"));
+            }
+            seen
+        });
+    }
+    let seen: Vec<i64> = tasks.join_all().await.into_iter().flatten().collect();
+    assert_eq!(seen.len() as i64, 2 * TASKS * STEPS);
+    assert_eq!(cache.get("n").await.expect("get").as_deref(), Some(&b"0"[..]), "a step was lost");
+
+    let down = std::sync::Arc::clone(&cache);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..TASKS {
+        let cache = std::sync::Arc::clone(&down);
+        tasks.spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..STEPS {
+                seen.push(cache.incr("down", -1).await.expect("decr"));
+            }
+            seen
+        });
+    }
+    let mut seen: Vec<i64> = tasks.join_all().await.into_iter().flatten().collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (-TASKS * STEPS..=-1).collect::<Vec<_>>(), "every decrement must return a distinct step");
+}
