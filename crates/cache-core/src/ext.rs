@@ -15,6 +15,19 @@ use crate::{Cache, Codec, Error, ErrorKind, Json, Result, Ttl};
 /// The error type a loader may return when it has no error type of its own:
 /// `Ok::<_, BoxError>(value)` or `Err(BoxError::from("why"))`. Any error that converts
 /// into it (every `std::error::Error + Send + Sync`, `anyhow::Error`, a `String`) works too.
+///
+/// ```
+/// use cache_core::{BoxError, Bytes};
+///
+/// async fn load(id: u32) -> Result<Bytes, BoxError> {
+///     if id == 0 {
+///         return Err("id 0 does not exist".into());
+///     }
+///     let parsed: u64 = "42".parse()?; // any std error converts with `?`
+///     Ok(Bytes::from(format!("{id}:{parsed}")))
+/// }
+/// # let _ = load(1);
+/// ```
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Typed values and get-or-compute, for every [`Cache`] (including `dyn Cache`).
@@ -91,11 +104,18 @@ pub trait CacheExt: Cache {
     /// of the same kind, and the next call loads again. If the loading call is
     /// cancelled, one of the waiting calls takes over.
     ///
+    /// The cache never stands between a caller and a value the loader produced: a read
+    /// that fails with a temporary error (the store is unavailable or timed out) counts as
+    /// a miss, and when storing the loaded value fails (unavailable, timed out, too large)
+    /// the value is still returned, just not cached. While a store is down each call then
+    /// costs up to one read and one write timeout around the load.
+    ///
     /// # Errors
     /// For the caller whose loader failed: [`ErrorKind::LoaderFailed`] naming the key,
     /// with the loader's error as `source()`. For callers that waited on a failed load:
     /// an error of the same kind that says another caller's load failed and carries its
-    /// message once. Otherwise the store's error from reading or writing the key.
+    /// message once. A read that fails permanently (not [`Error::is_temporary`]) is
+    /// returned as it is.
     async fn get_or_insert_with<F, Fut, E>(&self, key: &str, ttl: impl Into<Ttl> + Send, loader: F) -> Result<Bytes>
     where
         F: FnOnce() -> Fut + Send,
@@ -139,7 +159,7 @@ where
     Fut: Future<Output = std::result::Result<(T, Bytes), LoadError>>,
     D: Fn(&Bytes) -> Result<T>,
 {
-    if let Some(bytes) = cache.get(key).await? {
+    if let Some(bytes) = read_through_faults(cache, key).await? {
         return decode(&bytes);
     }
     let leader = loop {
@@ -154,12 +174,17 @@ where
         }
     };
     // Another flight may have finished between our miss and our lead.
-    if let Some(bytes) = cache.get(key).await? {
+    if let Some(bytes) = read_through_faults(cache, key).await? {
         leader.finish(Ok(bytes.clone()));
         return decode(&bytes);
     }
     let loaded = match produce().await {
-        Ok((value, bytes)) => cache.set(key, bytes.clone(), ttl).await.map(|()| (value, bytes)),
+        // The value is the caller's whether or not the store keeps it: a cache that is
+        // down, slow or full must not fail a load that worked.
+        Ok((value, bytes)) => {
+            let _stored = cache.set(key, bytes.clone(), ttl).await;
+            Ok((value, bytes))
+        }
         Err(LoadError::Loader(error)) => {
             Err(Error::new(ErrorKind::LoaderFailed, "loader", "get_or_insert_with").with_key(key).with_source(error))
         }
@@ -174,6 +199,15 @@ where
             leader.finish(Err(Arc::new(waiter_error(&error, key))));
             Err(error)
         }
+    }
+}
+
+/// A read for get-or-compute: a store that is unavailable or timed out counts as a miss,
+/// so the caller still gets a value (from the loader) while the cache is down.
+async fn read_through_faults<C: Cache + ?Sized>(cache: &C, key: &str) -> Result<Option<Bytes>> {
+    match cache.get(key).await {
+        Err(error) if error.is_temporary() => Ok(None),
+        other => other,
     }
 }
 
@@ -213,6 +247,35 @@ fn waiter_error(failure: &Error, key: &str) -> Error {
 }
 
 /// A typed view of a cache through one [`Codec`]; made by [`CacheExt::with_codec`].
+///
+/// ```
+/// use cache_core::{CacheExt, Postcard, Ttl};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// struct Session {
+///     user: u64,
+///     roles: Vec<String>,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache = cache_memory::MemoryCache::new(1_000)?;
+/// let sessions = cache.with_codec(Postcard);
+/// let session = Session { user: 7, roles: vec!["admin".into()] };
+/// sessions.set("session:abc", &session, Ttl::secs(1800)).await?;
+/// assert_eq!(sessions.get::<Session>("session:abc").await?, Some(session));
+/// assert!(!sessions.add("session:abc", &Session { user: 8, roles: vec![] }, Ttl::Never).await?);
+///
+/// let loaded: Session = sessions
+///     .get_or_insert_with("session:new", Ttl::secs(60), || async {
+///         Ok::<_, cache_core::BoxError>(Session { user: 9, roles: vec![] })
+///     })
+///     .await?;
+/// assert_eq!(loaded.user, 9);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Typed<'a, C: ?Sized, K> {
     cache: &'a C,
