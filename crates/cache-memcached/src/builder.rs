@@ -23,10 +23,12 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// fails the call instead of hanging it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Connections kept and used at most per server. Each blocking call holds one connection for
-/// one round trip, so 16 serve thousands of calls a second; more only add load on memcached
-/// when it is slow.
-pub const DEFAULT_POOL_SIZE: usize = 16;
+/// Connections kept and used at most per server. A call holds one connection for its round
+/// trips, and a caller that finds all of them busy waits at most the connect timeout: when
+/// the server slows down, calls hold connections longer, so the pool must cover the calls in
+/// flight at once (32 tasks under 100 ms of latency need 32). memcached serves thousands of
+/// connections; the bound is there so a stalled server cannot make a client open more.
+pub const DEFAULT_POOL_SIZE: usize = 32;
 
 /// memcached's default item size (`-I 1m`).
 pub const DEFAULT_ITEM_SIZE: usize = 1 << 20;

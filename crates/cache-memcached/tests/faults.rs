@@ -4,15 +4,19 @@
 //!
 //! The elapsed-time checks below are the contract's "never hangs past its timeout", with a
 //! generous margin; they do not measure speed.
+//!
+//! Then cache-core's fault suite, through its fault proxy in front of the real server in
+//! `CACHE_TEST_MEMCACHED_ADDR`.
 
 mod support;
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
+use cache_core::testkit::fault::FaultHarness;
 use cache_core::{Bytes, Cache, ErrorKind, Ttl};
 use cache_memcached::MemcachedCache;
-use support::{OwnMemcached, Raw};
+use support::{OwnMemcached, Raw, SINGLE, addresses};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
 const TIMEOUT: Duration = Duration::from_millis(300);
@@ -142,3 +146,33 @@ async fn flush_all_removes_everything_and_only_when_asked_by_name() {
     cache.set("mine", Bytes::from_static(b"after"), Ttl::Never).await.expect("the cache works after a flush");
     assert_eq!(cache.get("mine").await.expect("get").as_deref(), Some(&b"after"[..]));
 }
+
+struct MemcachedFaults;
+
+impl FaultHarness for MemcachedFaults {
+    type Cache = MemcachedCache;
+
+    fn upstream() -> SocketAddr {
+        let address = addresses(SINGLE).remove(0);
+        address.parse().unwrap_or_else(|error| panic!("{SINGLE}={address}: {error}"))
+    }
+
+    /// The suite bounds a whole call by `timeout` (plus its margin). A single-key call here
+    /// waits for a pooled connection and dials (the connect timeout each), then reads the
+    /// generation and sends its command (the I/O timeout each): a quarter and a half of
+    /// `timeout` keep that at 1.5 of it in the worst case, within the margin, and one
+    /// stalled exchange ends a call at half of it. Each exchange still gets five times the
+    /// latency the suite calls harmless.
+    async fn open(addr: SocketAddr, prefix: &str, timeout: Duration) -> MemcachedCache {
+        MemcachedCache::builder()
+            .server(&addr.to_string())
+            .prefix(prefix)
+            .connect_timeout(timeout / 4)
+            .timeout(timeout / 2)
+            .build()
+            .await
+            .expect("building the cache behind the fault proxy")
+    }
+}
+
+cache_core::fault_tests!(MemcachedFaults, #[ignore = "needs memcached: cargo xtask test"]);
