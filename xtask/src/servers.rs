@@ -104,6 +104,29 @@ const REDIS_INSTALL: Install =
 
 const REDIS_STOP: Stop = Stop::Command(&["redis-cli", "-p", "{port}", "shutdown", "nosave"]);
 
+const MEMCACHED_INSTALL: Install = Install::Apt { binaries: &["memcached"], packages: &["memcached"] };
+
+// `-u root` is required when running as root and ignored otherwise.
+const MEMCACHED_START: Start = Start::Daemon {
+    argv: &[&[
+        "memcached",
+        "-d",
+        "-l",
+        "127.0.0.1",
+        "-p",
+        "{port}",
+        "-U",
+        "0",
+        "-m",
+        "64",
+        "-u",
+        "root",
+        "-P",
+        "{dir}/memcached.pid",
+    ]],
+    pidfile: "{dir}/memcached.pid",
+};
+
 /// Every server any store's tests use.
 pub(crate) static SERVERS: &[Server] = &[
     Server {
@@ -150,29 +173,23 @@ pub(crate) static SERVERS: &[Server] = &[
         name: "memcached",
         needed_by: "cache-memcached",
         env: &[Env { var: "CACHE_TEST_MEMCACHED_ADDR", value: "127.0.0.1:{port}" }],
-        install: Install::Apt { binaries: &["memcached"], packages: &["memcached"] },
+        install: MEMCACHED_INSTALL,
         nodes: 1,
         extra_port_offsets: &[],
-        // `-u root` is required when running as root and ignored otherwise.
-        start: Start::Daemon {
-            argv: &[&[
-                "memcached",
-                "-d",
-                "-l",
-                "127.0.0.1",
-                "-p",
-                "{port}",
-                "-U",
-                "0",
-                "-m",
-                "64",
-                "-u",
-                "root",
-                "-P",
-                "{dir}/memcached.pid",
-            ]],
-            pidfile: "{dir}/memcached.pid",
-        },
+        start: MEMCACHED_START,
+        setup: None,
+        ready: Ready::PortOpen,
+        stop: Stop::Sigterm,
+    },
+    // Independent servers: the client spreads keys over them, so nothing joins them.
+    Server {
+        name: "memcached-ring",
+        needed_by: "cache-memcached",
+        env: &[Env { var: "CACHE_TEST_MEMCACHED_RING_ADDRS", value: "127.0.0.1:{port}" }],
+        install: MEMCACHED_INSTALL,
+        nodes: 3,
+        extra_port_offsets: &[],
+        start: MEMCACHED_START,
         setup: None,
         ready: Ready::PortOpen,
         stop: Stop::Sigterm,
@@ -310,8 +327,10 @@ mod tests {
             if let Install::Venv { binary, .. } = server.install {
                 assert_eq!(argv[0], binary, "{}: starts a program the venv does not provide", server.name);
             }
-            if server.nodes > 1 {
-                assert!(server.setup.is_some_and(|setup| setup.contains(&"{addrs}")), "{}", server.name);
+            // Nodes that form one server (a cluster) are told about each other; independent
+            // nodes (a memcached ring, spread by the client) need no setup.
+            if let Some(setup) = server.setup.filter(|_| server.nodes > 1) {
+                assert!(setup.contains(&"{addrs}"), "{}: a multi-node setup must name every node", server.name);
             }
         }
         assert!(find("no-such-server").is_none());

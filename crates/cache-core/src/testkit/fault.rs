@@ -287,13 +287,17 @@ macro_rules! fault_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __fault_each {
-    ($harness:ty, [$($attr:tt)*] $($behaviour:ident),* $(,)?) => {$(
+    // One behaviour at a time: the attributes repeat once per test, which a single
+    // `$(...)*` over both lists cannot express (their repetition counts differ).
+    ($harness:ty, [$($attr:tt)*]) => {};
+    ($harness:ty, [$($attr:tt)*] $behaviour:ident $(, $rest:ident)* $(,)?) => {
         #[test]
         $($attr)*
         fn $behaviour() {
             $crate::testkit::block_on($crate::testkit::fault::$behaviour::<$harness>());
         }
-    )*};
+        $crate::__fault_each! { $harness, [$($attr)*] $($rest),* }
+    };
 }
 
 /// A proxy in front of the harness's server and a cache through it.
