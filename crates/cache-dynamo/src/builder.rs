@@ -80,6 +80,7 @@ pub struct DynamoCacheBuilder {
     operation_timeout: Option<Duration>,
     max_attempts: Option<u32>,
     batch_deadline: Duration,
+    max_value_len: Option<usize>,
     client: Option<Client>,
 }
 
@@ -102,6 +103,7 @@ impl fmt::Debug for DynamoCacheBuilder {
             .field("operation_timeout", &self.operation_timeout)
             .field("max_attempts", &self.max_attempts)
             .field("batch_deadline", &self.batch_deadline)
+            .field("max_value_len", &self.max_value_len)
             .field("client", &self.client.as_ref().map(|_| "given"))
             .finish()
     }
@@ -125,6 +127,7 @@ impl DynamoCacheBuilder {
             operation_timeout: None,
             max_attempts: None,
             batch_deadline: DEFAULT_BATCH_DEADLINE,
+            max_value_len: None,
             client: None,
         }
     }
@@ -314,6 +317,16 @@ impl DynamoCacheBuilder {
         self
     }
 
+    /// Lowers the largest value accepted, in bytes. The default, and the most allowed, is
+    /// DynamoDB's 400 KB item less the longest stored key and the attribute names
+    /// (about 408 KB; see [`DynamoCache::capabilities`](cache_core::Cache::capabilities)).
+    /// Emulators count differently: moto caps items at 405,000 bytes and counts a Binary
+    /// value by its base64 length, so about 300,000 bytes fit there.
+    pub fn max_value_len(mut self, len: usize) -> Self {
+        self.max_value_len = Some(len);
+        self
+    }
+
     /// Uses this SDK client as it is, with its own region, endpoint, credentials,
     /// timeouts and retries; setting any of those here as well is an `InvalidConfig`
     /// error rather than a silent choice between the two.
@@ -376,7 +389,7 @@ impl DynamoCacheBuilder {
             batch_deadline: self.batch_deadline,
             server_ttl,
         };
-        Ok(DynamoCache::new(Arc::new(inner), self.prefix, self.default_ttl))
+        Ok(DynamoCache::new(Arc::new(inner), self.prefix, self.default_ttl, self.max_value_len))
     }
 
     fn validate(&self, table: &str) -> Result<()> {
@@ -396,6 +409,13 @@ impl DynamoCacheBuilder {
         }
         if key == value || key == expiry || value == expiry {
             return invalid(format!("attribute names must differ: key {key:?}, value {value:?}, expiry {expiry:?}"));
+        }
+        if [key, value, expiry].iter().any(|name| name.len() > 255) {
+            return invalid("attribute names must be at most 255 bytes".to_owned());
+        }
+        let most = crate::cache::max_value_len(&self.names);
+        if let Some(asked) = self.max_value_len.filter(|&asked| asked > most) {
+            return invalid(format!("max_value_len {asked} is over what one DynamoDB item holds here ({most})"));
         }
         if self.client.is_some() {
             let given = [

@@ -26,6 +26,14 @@ const NUMBER_MAX: usize = 21;
 /// on a fresh key a caller needs two.
 const INCR_ROUNDS: usize = 32;
 
+/// The largest value that fits one item whatever its key: DynamoDB counts attribute
+/// names and values, so the longest stored key, the names and the largest expiry
+/// Number are set aside.
+pub(crate) fn max_value_len(names: &Names) -> usize {
+    let overhead = names.key.len() + STORED_MAX + names.value.len() + names.expiry.len() + NUMBER_MAX;
+    ITEM_MAX.saturating_sub(overhead)
+}
+
 /// The attribute names of an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Names {
@@ -181,10 +189,14 @@ impl DynamoCache {
         DynamoCacheBuilder::from_env()?.build().await
     }
 
-    pub(crate) fn new(inner: Arc<Inner>, prefix: String, default_ttl: Option<Duration>) -> DynamoCache {
-        let names = &inner.names;
-        let overhead = names.key.len() + STORED_MAX + names.value.len() + names.expiry.len() + NUMBER_MAX;
-        let max_value_len = ITEM_MAX - overhead;
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        prefix: String,
+        default_ttl: Option<Duration>,
+        lowered: Option<usize>,
+    ) -> DynamoCache {
+        let max_value_len =
+            lowered.map_or(max_value_len(&inner.names), |lowered| lowered.min(max_value_len(&inner.names)));
         DynamoCache { inner, prefix: prefix.into(), default_ttl, max_value_len }
     }
 

@@ -29,9 +29,59 @@ pub fn builder(table: &str) -> DynamoCacheBuilder {
         .attempt_timeout(Duration::from_secs(30))
         .operation_timeout(Duration::from_secs(60))
         .batch_deadline(Duration::from_secs(60))
+        .max_value_len(MOTO_MAX_VALUE)
 }
+
+/// moto caps an item at 405,000 bytes and counts a Binary value by its base64 length
+/// (4 bytes per 3), so less fits than on DynamoDB; the suite checks the declared limit.
+pub const MOTO_MAX_VALUE: usize = 300_000;
 
 /// A fresh table, created by the cache, and the first cache on it.
 pub async fn fresh(prefix: &str) -> DynamoCache {
     builder(&unique_table()).prefix(prefix).create_table_if_missing(true).build().await.expect("creating a table")
+}
+
+/// Counts the HTTP requests a client sends, by DynamoDB operation (`GetItem`,
+/// `BatchGetItem`, ...), read from each request's `X-Amz-Target` header.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter {
+    sent: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RequestCounter {
+    /// The operations sent so far, in order, and forgets them.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.sent.lock().expect("counter lock"))
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context.request().headers().get("x-amz-target").unwrap_or("?");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        self.sent.lock().expect("counter lock").push(operation);
+        Ok(())
+    }
+}
+
+/// A plain SDK client for the emulator, with `counter` watching every request.
+pub fn sdk_client(counter: &RequestCounter) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::v2025_08_07())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .credentials_provider(Credentials::new("test-access-key", "test-secret-key", None, None, "tests"))
+        .interceptor(counter.clone())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
