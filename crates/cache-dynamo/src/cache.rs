@@ -226,7 +226,9 @@ impl DynamoCache {
         let lifetime = ttl.lifetime(self.default_ttl)?;
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).ok()?;
         let at = now.checked_add(lifetime)?;
-        let secs = Ttl::whole_seconds(at);
+        // Rounded up, and at least the next whole second, so even `After(ZERO)` written
+        // on a whole second is visible until that second ends instead of never.
+        let secs = Ttl::whole_seconds(at).max(now.as_secs().saturating_add(1));
         i64::try_from(secs).ok().map(|secs| AttributeValue::N(secs.to_string()))
     }
 

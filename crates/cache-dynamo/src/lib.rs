@@ -51,7 +51,8 @@
 //! so a full key (prefix + key) of 1 to 1024 bytes is stored as it is, and a longer or
 //! empty one under a form no literal key can take: its first 1024 bytes, a NUL and its
 //! SHA-256 in hex (the empty key: 1025 NULs). Such items still start with their prefix,
-//! so `clear` finds them. Prefixes are at most 1000 bytes.
+//! so `clear` finds them. Prefixes are at most 1000 bytes. One consequence: a handle
+//! whose prefix starts with NUL also clears the unprefixed empty key.
 //!
 //! # Timeouts and retries
 //!
