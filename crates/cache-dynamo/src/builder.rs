@@ -320,8 +320,8 @@ impl DynamoCacheBuilder {
     /// Lowers the largest value accepted, in bytes. The default, and the most allowed, is
     /// DynamoDB's 400 KB item less the longest stored key and the attribute names
     /// (about 408 KB; see [`DynamoCache::capabilities`](cache_core::Cache::capabilities)).
-    /// Emulators count differently: moto caps items at 405,000 bytes and counts a Binary
-    /// value by its base64 length, so about 300,000 bytes fit there.
+    /// Emulators may allow less: moto caps items at 405,000 bytes, so about 403,000 bytes
+    /// of value fit there.
     pub fn max_value_len(mut self, len: usize) -> Self {
         self.max_value_len = Some(len);
         self
