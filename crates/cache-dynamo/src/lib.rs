@@ -14,6 +14,9 @@
 //! - **Expiry** is checked on every read: DynamoDB's TTL sweep can lag by days, so an
 //!   expired item is a miss (and counts as absent for `add` and `incr`) however long it
 //!   lingers. Lifetimes are whole seconds, rounded up, never down.
+//!   [`DynamoCache::server_ttl`] tells whether DynamoDB also deletes expired items, so an
+//!   operator can spot a table that only grows: `build` turns TTL on when it creates the
+//!   table, and reports `Unknown` (without failing) on an emulator that has no TTL.
 //! - **Atomic where it matters**: `add` is a conditional put
 //!   (`attribute_not_exists(key) OR expires_at <= now`), so of many racing `add`s one wins;
 //!   `incr` is one `UpdateItem ADD` with the `i64` bounds in its condition, so overflow is
