@@ -1,0 +1,34 @@
+//! What the tests against the server share: its address and fresh collection names.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+/// The database every test collection lives in.
+pub const DATABASE: &str = "cache_mongo_tests";
+
+/// The server's URL from `cargo xtask test` (or `cargo xtask servers up mongodb`).
+///
+/// # Panics
+/// When the variable is missing: a test that needs the server must fail, never pass
+/// without it.
+pub fn url() -> String {
+    std::env::var("CACHE_TEST_MONGO_URL").unwrap_or_else(|_| {
+        panic!(
+            "CACHE_TEST_MONGO_URL is not set: run `cargo xtask test`, or `eval \"$(cargo xtask servers up mongodb)\"`"
+        )
+    })
+}
+
+/// A driver client for the test server.
+pub async fn client() -> mongodb::Client {
+    mongodb::Client::with_uri_str(url()).await.expect("a client for CACHE_TEST_MONGO_URL")
+}
+
+/// A collection name no other test in any process uses.
+pub fn unique_collection() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |since| since.as_nanos());
+    format!("t{:x}_{nanos:x}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
