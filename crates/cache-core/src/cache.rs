@@ -19,14 +19,51 @@ use crate::{Capabilities, Result, Ttl};
 ///   key limits maps keys to a safe, collision-resistant form inside; a caller never
 ///   sees a key error.
 /// - An expired entry is never returned by `get`, `get_many` or `has`.
-/// - With a prefix (namespace) configured, every operation, `clear` included, touches
-///   only keys under that prefix.
+/// - Prefixes are literal: a handle with prefix `P` addresses the full key `P + key`, so
+///   an unprefixed `set("app:config")` is what the `app:` handle's `get("config")` returns.
+///   `clear` with prefix `P` removes every entry whose full key starts with `P`, whoever
+///   wrote it; an unprefixed `clear` removes everything the store holds. (A store that
+///   cannot do this says so in [`Capabilities::literal_prefix`].)
 /// - Integers written by `incr` are stored as decimal ASCII (`b"42"`), so values set as
 ///   decimal text can be incremented and typed reads (`get_as::<i64>`) agree.
 /// - A miss is `Ok(None)`; errors carry an [`ErrorKind`](crate::ErrorKind) to act on.
 ///
 /// `docs/semantics.md` has the full table; the `testkit` feature's conformance suite is
 /// its executable form, and every store passes it against the real thing.
+///
+/// # Example
+///
+/// Code written against `dyn Cache` runs on any store; here, an in-process one:
+///
+/// ```
+/// use std::sync::Arc;
+/// use cache_core::{Bytes, Cache, ErrorKind, Ttl};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache: Arc<dyn Cache> = Arc::new(cache_memory::MemoryCache::new(1_000)?);
+///
+/// cache.set("user:7", Bytes::from("Ada"), Ttl::secs(60)).await?;
+/// assert_eq!(cache.get("user:7").await?, Some(Bytes::from("Ada")));
+/// assert!(!cache.add("user:7", Bytes::from("Grace"), Ttl::Never).await?, "add never overwrites");
+///
+/// assert_eq!(cache.incr("visits", 1).await?, 1);
+/// assert_eq!(cache.incr("visits", 41).await?, 42);
+/// assert_eq!(cache.get("visits").await?, Some(Bytes::from("42")), "integers are decimal text");
+/// let error = cache.incr("user:7", 1).await.unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::NotAnInteger);
+///
+/// cache.set_many(&[("a", Bytes::from("1")), ("b", Bytes::from("2"))], Ttl::Default).await?;
+/// assert_eq!(cache.get_many(&["a", "nope", "b"]).await?, [Some(Bytes::from("1")), None, Some(Bytes::from("2"))]);
+/// assert_eq!(cache.delete_many(&["a", "b", "nope"]).await?, 2);
+///
+/// if cache.capabilities().clear {
+///     cache.clear().await?;
+/// }
+/// assert!(!cache.has("user:7").await?);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait Cache: Debug + Send + Sync {
     /// The value under `key`, or `None` if it is missing or expired.
@@ -163,13 +200,46 @@ macro_rules! forward_cache {
 
 forward_cache!(Arc, Box);
 
-/// Parses a stored value the way `incr` does: decimal ASCII of an `i64`, optionally
-/// signed, no surrounding whitespace. Stores that increment in process share this rule.
+/// Parses a stored value the way `incr` does, with the rule of Redis's `INCRBY`, so every
+/// store agrees on which text is an integer without an extra round trip:
+///
+/// - ASCII decimal digits, optionally preceded by `-` (never `+`);
+/// - no leading zeros (`"0"` is the only number that starts with `0`, and `"-0"` is not one);
+/// - no whitespace, no other characters, and the value fits an `i64`.
+///
+/// ```
+/// use cache_core::parse_integer;
+///
+/// assert_eq!(parse_integer(b"-42"), Some(-42));
+/// assert_eq!(parse_integer(b"0"), Some(0));
+/// for text in [&b"+5"[..], b"007", b"-0", b" 7", b"7 ", b"", b"1.0", b"9223372036854775808"] {
+///     assert_eq!(parse_integer(text), None, "{text:?}");
+/// }
+/// ```
 pub fn parse_integer(value: &[u8]) -> Option<i64> {
-    std::str::from_utf8(value).ok()?.parse().ok()
+    let (negative, digits) = match value {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, value),
+    };
+    match digits {
+        [b'0'] if !negative => return Some(0),
+        [b'1'..=b'9', rest @ ..] if rest.iter().all(u8::is_ascii_digit) => {}
+        _ => return None,
+    }
+    // Accumulated as a negative number, whose range reaches `i64::MIN`.
+    let mut negated: i64 = 0;
+    for digit in digits {
+        negated = negated.checked_mul(10)?.checked_sub(i64::from(digit - b'0'))?;
+    }
+    if negative { Some(negated) } else { negated.checked_neg() }
 }
 
-/// Encodes an integer the way `incr` stores it.
+/// Encodes an integer the way `incr` stores it: its canonical decimal text, which
+/// [`parse_integer`] reads back.
+///
+/// ```
+/// assert_eq!(&cache_core::format_integer(-42)[..], b"-42");
+/// ```
 pub fn format_integer(value: i64) -> Bytes {
     Bytes::from(value.to_string())
 }
@@ -199,9 +269,46 @@ mod tests {
 
     #[test]
     fn only_plain_decimal_is_an_integer() {
-        for bad in [&b""[..], b" 1", b"1 ", b"1.0", b"0x10", b"abc", b"\xff", b"99999999999999999999"] {
-            assert_eq!(parse_integer(bad), None, "{bad:?}");
+        let padded = format!("{}7", "0".repeat(26));
+        for bad in [
+            &b""[..],
+            b"-",
+            b" 1",
+            b"1 ",
+            b"1\n",
+            b"1.0",
+            b"0x10",
+            b"abc",
+            b"\xff",
+            b"+5",
+            b"007",
+            b"00",
+            b"-0",
+            b"-01",
+            b"--1",
+            b"1-",
+            b"99999999999999999999",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            padded.as_bytes(),
+        ] {
+            assert_eq!(parse_integer(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
-        assert_eq!(parse_integer(b"+5"), Some(5));
+        assert_eq!(parse_integer(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_integer(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_integer(b"10"), Some(10));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_i64_round_trips(value: i64) {
+            proptest::prop_assert_eq!(parse_integer(&format_integer(value)), Some(value));
+        }
+
+        #[test]
+        fn only_the_canonical_text_of_an_i64_parses(text in "[-+0-9 ]{0,21}") {
+            let canonical = text.parse::<i64>().ok().filter(|value| value.to_string() == text);
+            proptest::prop_assert_eq!(parse_integer(text.as_bytes()), canonical);
+        }
     }
 }

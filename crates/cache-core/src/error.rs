@@ -4,12 +4,40 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 
-/// `Result` with this crate's [`Error`].
+/// `Result` with this crate's [`Error`]: `cache_core::Result<T>` is
+/// `std::result::Result<T, cache_core::Error>`.
+///
+/// ```
+/// fn parse_port(text: &str) -> cache_core::Result<u16> {
+///     text.parse().map_err(|source| {
+///         cache_core::Error::new(cache_core::ErrorKind::InvalidConfig, "redis", "build").with_source(source)
+///     })
+/// }
+/// assert_eq!(parse_port("6379").ok(), Some(6379));
+/// assert!(parse_port("http").is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, in terms a caller can act on.
 ///
 /// A miss is never an error: it is `Ok(None)`.
+///
+/// ```
+/// use cache_core::{Error, ErrorKind};
+///
+/// /// Whether to retry a failed call, or give up and report it.
+/// fn should_retry(error: &Error) -> bool {
+///     match error.kind() {
+///         ErrorKind::Unavailable | ErrorKind::Timeout => true,
+///         // Bad input or configuration: retrying gives the same answer.
+///         _ => false,
+///     }
+/// }
+///
+/// assert!(should_retry(&Error::new(ErrorKind::Timeout, "redis", "get")));
+/// assert!(!should_retry(&Error::new(ErrorKind::ValueTooLarge, "memcached", "set")));
+/// assert_eq!(should_retry(&Error::new(ErrorKind::Unavailable, "redis", "get")), ErrorKind::Unavailable.is_temporary());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -68,13 +96,32 @@ impl fmt::Display for ErrorKind {
 /// came from, what that layer knows, and the underlying cause as [`source()`](StdError::source).
 ///
 /// `Display` says only what this layer knows, for example
-/// `redis get: store unavailable: connecting to 127.0.0.1:6379`; the driver's own
+/// `redis get "user:7": store unavailable: connecting to 127.0.0.1:6379`; the driver's own
 /// message is reached through `source()`, never pasted in twice.
+///
+/// Stores build one like this (callers read it through the accessors):
+///
+/// ```
+/// use std::error::Error as _;
+/// use cache_core::{Error, ErrorKind};
+///
+/// let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+/// let error = Error::new(ErrorKind::Unavailable, "redis", "get")
+///     .with_key("user:7")
+///     .with_context("connecting to 127.0.0.1:6379")
+///     .with_source(refused);
+///
+/// assert_eq!(error.to_string(), r#"redis get "user:7": store unavailable: connecting to 127.0.0.1:6379"#);
+/// assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("connection refused"));
+/// assert!(error.is_temporary());
+/// assert_eq!((error.backend(), error.operation(), error.key()), ("redis", "get", Some(r#""user:7""#)));
+/// ```
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
     backend: &'static str,
     operation: &'static str,
+    key: Option<Box<str>>,
     context: Option<Cow<'static, str>>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
@@ -83,8 +130,21 @@ impl Error {
     /// A new error of `kind` from `operation` (`"get"`, `"build"`, ...) on `backend`
     /// (`"memory"`, `"redis"`, ...).
     pub fn new(kind: ErrorKind, backend: &'static str, operation: &'static str) -> Self {
-        Error { kind, backend, operation, context: None, source: None }
+        Error { kind, backend, operation, key: None, context: None, source: None }
     }
+
+    /// Names the key the failed operation was about. Long keys are cut to
+    /// [`Error::KEY_SHOWN`] bytes (at a character boundary) with their full length noted,
+    /// and control characters are escaped, so a message stays one readable line.
+    /// Values never go into errors.
+    #[must_use]
+    pub fn with_key(mut self, key: &str) -> Self {
+        self.key = Some(describe_key(key).into_boxed_str());
+        self
+    }
+
+    /// How many bytes of a key [`with_key`](Error::with_key) keeps.
+    pub const KEY_SHOWN: usize = 64;
 
     /// Adds what this layer knows that the kind does not say (a key, a size, a path).
     #[must_use]
@@ -113,6 +173,12 @@ impl Error {
     /// The operation that failed, such as `"get"` or `"build"`.
     pub fn operation(&self) -> &'static str {
         self.operation
+    }
+
+    /// The key the operation was about, as shown in messages (quoted, escaped, and
+    /// shortened when long), if the error names one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     /// What the failing layer added about the circumstances, if anything.
@@ -144,12 +210,26 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.backend, self.operation, self.kind)?;
+        write!(f, "{} {}", self.backend, self.operation)?;
+        if let Some(key) = &self.key {
+            write!(f, " {key}")?;
+        }
+        write!(f, ": {}", self.kind)?;
         if let Some(context) = &self.context {
             write!(f, ": {context}")?;
         }
         Ok(())
     }
+}
+
+/// `"user:7"`, or `"kkkk…" (10240 bytes)` for a key longer than [`Error::KEY_SHOWN`].
+fn describe_key(key: &str) -> String {
+    let mut end = key.len().min(Error::KEY_SHOWN);
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    let shown = key[..end].escape_debug();
+    if end == key.len() { format!("\"{shown}\"") } else { format!("\"{shown}…\" ({} bytes)", key.len()) }
 }
 
 impl StdError for Error {
@@ -172,6 +252,18 @@ mod tests {
         assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("refused"));
         assert!(error.is_temporary());
         assert!(!error.is_timeout());
+    }
+
+    #[test]
+    fn the_key_is_named_escaped_and_shortened() {
+        let error = Error::new(ErrorKind::NotAnInteger, "memory", "incr").with_key("visits:\n7");
+        assert_eq!(error.to_string(), "memory incr \"visits:\\n7\": value is not an integer");
+        assert_eq!(error.key(), Some("\"visits:\\n7\""));
+
+        let long = format!("{}é{}", "k".repeat(63), "x".repeat(10_000));
+        let error = Error::new(ErrorKind::Timeout, "redis", "get").with_key(&long).with_context("after 1 s");
+        let shown = format!("\"{}…\" ({} bytes)", "k".repeat(63), long.len());
+        assert_eq!(error.to_string(), format!("redis get {shown}: timed out: after 1 s"));
     }
 
     #[test]
