@@ -104,7 +104,7 @@
 //! sent, and the old value stays. Server selection failures and network errors are
 //! `Unavailable`, a call past its operation timeout is `Timeout` (both temporary);
 //! refused credentials, bad URIs and names are `InvalidConfig`. Every error names the
-//! operation and, for keyed ones, the key (cut after 64 characters); the driver's error is
+//! operation and, for keyed ones, the key (cut after 64 bytes); the driver's error is
 //! its `source()`.
 //!
 //! # Tested against
