@@ -32,3 +32,10 @@ pub fn unique_collection() -> String {
     let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |since| since.as_nanos());
     format!("t{:x}_{nanos:x}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
+
+/// The test server's address, for a proxy in front of it.
+pub fn socket_addr() -> std::net::SocketAddr {
+    let url = url();
+    let host_port = url.trim_start_matches("mongodb://").split(['/', '?']).next().unwrap_or_default();
+    host_port.parse().unwrap_or_else(|_| panic!("CACHE_TEST_MONGO_URL is not mongodb://<ip>:<port>: {url}"))
+}
