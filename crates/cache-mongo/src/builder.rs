@@ -32,6 +32,16 @@ pub const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
 /// well under that; an answer later than this is worth less than a miss.
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How many connections the client may open to each server. The Rust driver's own
+/// default is 10, which queues a busy service's cache calls behind each other (and, on a
+/// slow link, behind each other's round trips); MongoDB's other official drivers default
+/// to 100, and a cache's requests are small and many.
+pub const DEFAULT_MAX_POOL_SIZE: u32 = 100;
+/// How many connections the client may be opening at once. The driver's default of 2
+/// spreads a burst's connection storm thin; a cache in a burst needs its connections
+/// now, or every call waits out the handshakes of the ones before it.
+pub const DEFAULT_MAX_CONNECTING: u32 = 8;
+
 /// Environment variables read by [`MongoCacheBuilder::from_env`].
 pub const ENV_URL: &str = "CACHE_MONGO_URL";
 /// See [`ENV_URL`].
@@ -65,6 +75,7 @@ pub struct MongoCacheBuilder {
     connect_timeout: Option<Duration>,
     server_selection_timeout: Option<Duration>,
     operation_timeout: Duration,
+    max_pool_size: Option<u32>,
 }
 
 impl Default for MongoCacheBuilder {
@@ -89,6 +100,7 @@ impl fmt::Debug for MongoCacheBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("server_selection_timeout", &self.server_selection_timeout)
             .field("operation_timeout", &self.operation_timeout)
+            .field("max_pool_size", &self.max_pool_size)
             .finish()
     }
 }
@@ -106,6 +118,7 @@ impl MongoCacheBuilder {
             connect_timeout: None,
             server_selection_timeout: None,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            max_pool_size: None,
         }
     }
 
@@ -207,6 +220,14 @@ impl MongoCacheBuilder {
         self
     }
 
+    /// The most connections the client opens to each server (default
+    /// [`DEFAULT_MAX_POOL_SIZE`], or the URI's `maxPoolSize`); ignored with an existing
+    /// client.
+    pub fn max_pool_size(mut self, connections: u32) -> Self {
+        self.max_pool_size = Some(connections);
+        self
+    }
+
     /// Connects, creates the TTL index on `expires_at` (`expireAfterSeconds: 0`) if it is
     /// not there, and returns the cache. Building again on the same collection is fine.
     ///
@@ -247,6 +268,8 @@ impl MongoCacheBuilder {
                     .server_selection_timeout
                     .or(options.server_selection_timeout)
                     .or(Some(DEFAULT_SERVER_SELECTION_TIMEOUT));
+                options.max_pool_size = self.max_pool_size.or(options.max_pool_size).or(Some(DEFAULT_MAX_POOL_SIZE));
+                options.max_connecting = options.max_connecting.or(Some(DEFAULT_MAX_CONNECTING));
                 options.app_name.get_or_insert_with(|| "cache-mongo".to_owned());
                 (Client::with_options(options)?, redacted(&uri))
             }

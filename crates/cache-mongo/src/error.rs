@@ -27,6 +27,8 @@ pub(crate) enum Failure {
     Contended,
     /// A builder setting that cannot work.
     Config(String),
+    /// The task running the driver's work panicked or was cancelled.
+    Task(tokio::task::JoinError),
     /// The server refused `refused` of the `of` writes of a batch; the first said this.
     Refused { code: i32, message: String, refused: usize, of: usize },
 }
@@ -95,6 +97,7 @@ impl Failure {
                 (ErrorKind::Unexpected, Some("other writers changed the value on every attempt".to_owned()))
             }
             Failure::Config(what) => (ErrorKind::InvalidConfig, Some(what.clone())),
+            Failure::Task(_) => (ErrorKind::Unexpected, Some("the driver's task did not finish".to_owned())),
             Failure::Refused { code, message, refused, of } => (
                 code_kind(*code),
                 Some(format!("the server refused {refused} of {of} writes, the first with code {code}: {message}")),
@@ -115,6 +118,7 @@ impl Failure {
                     Some(_) => error.with_source(Scrubbed(secrets.scrub(&source.to_string()).unwrap_or_default())),
                 }
             }
+            Failure::Task(source) => error.with_source(source),
             _ => error,
         }
     }

@@ -141,9 +141,9 @@ use crate::document::{EXPIRES_AT, ID, VALUE};
 use crate::error::{Failure, Secrets, is_duplicate_code, is_duplicate_key};
 
 pub use crate::builder::{
-    DEFAULT_COLLECTION, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DATABASE, DEFAULT_OPERATION_TIMEOUT,
-    DEFAULT_SERVER_SELECTION_TIMEOUT, ENV_COLLECTION, ENV_DATABASE, ENV_DEFAULT_TTL_SECS, ENV_PREFIX, ENV_URL,
-    MongoCacheBuilder,
+    DEFAULT_COLLECTION, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DATABASE, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_POOL_SIZE,
+    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT, ENV_COLLECTION, ENV_DATABASE, ENV_DEFAULT_TTL_SECS,
+    ENV_PREFIX, ENV_URL, MongoCacheBuilder,
 };
 pub use crate::document::MAX_VALUE_LEN;
 
@@ -223,21 +223,69 @@ impl MongoCache {
 
     /// Runs one operation under the operation timeout and turns its failure into the
     /// caller's error: the one place every operation's errors pass through.
-    async fn run<T>(
+    ///
+    /// The driver's work runs as its own task, and only the wait for it is timed: a call
+    /// that times out returns at once, while the request it started finishes (or fails)
+    /// inside the driver, which then reuses or closes its connection cleanly. Dropping
+    /// the driver's future halfway instead abandons its place in the connection pool's
+    /// queue and closes connections mid-command; under a stalled network that left the
+    /// driver's pool unable to serve any call after the network came back.
+    async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
         key: Option<&str>,
-        work: impl Future<Output = std::result::Result<T, Failure>>,
+        work: impl Future<Output = std::result::Result<T, Failure>> + Send + 'static,
     ) -> Result<T> {
         let limit = self.inner.operation_timeout;
-        let outcome = match tokio::time::timeout(limit, work).await {
-            Ok(outcome) => outcome,
+        let outcome = match tokio::time::timeout(limit, tokio::spawn(work)).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(join)) => Err(Failure::Task(join)),
             Err(_) => Err(Failure::Elapsed(limit)),
         };
         outcome.map_err(|failure| failure.into_core(operation, key, &self.inner.secrets))
     }
 
-    async fn set_one(&self, id: &str, value: &Bytes, ttl: Ttl) -> std::result::Result<(), Failure> {
+    async fn get_one(self, id: String) -> std::result::Result<Option<Bytes>, Failure> {
+        let date = document::date(SystemTime::now());
+        let filter = doc! { ID: id, EXPIRES_AT: document::live(date) };
+        match self.inner.collection.find_one(filter).projection(doc! { VALUE: 1 }).await? {
+            Some(entry) => document::value_of(entry).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_one(self, id: String) -> std::result::Result<bool, Failure> {
+        let date = document::date(SystemTime::now());
+        // Only a live entry counts as removed; an expired one is left to the sweep.
+        let filter = doc! { ID: id, EXPIRES_AT: document::live(date) };
+        Ok(self.inner.collection.delete_one(filter).await?.deleted_count == 1)
+    }
+
+    async fn has_one(self, id: String) -> std::result::Result<bool, Failure> {
+        let date = document::date(SystemTime::now());
+        let filter = doc! { ID: id, EXPIRES_AT: document::live(date) };
+        Ok(self.inner.collection.find_one(filter).projection(doc! { ID: 1 }).await?.is_some())
+    }
+
+    async fn delete_ids(self, ids: Vec<String>) -> std::result::Result<usize, Failure> {
+        let mut removed = 0;
+        for chunk in chunks_by_bytes(&ids) {
+            let date = document::date(SystemTime::now());
+            // Counts only live entries, as `delete` does.
+            let filter = doc! { ID: { "$in": chunk }, EXPIRES_AT: document::live(date) };
+            let deleted = self.inner.collection.delete_many(filter).await?.deleted_count;
+            removed += usize::try_from(deleted).unwrap_or(usize::MAX);
+        }
+        Ok(removed)
+    }
+
+    async fn clear_prefix(self) -> std::result::Result<(), Failure> {
+        self.inner.collection.delete_many(document::prefix_range(&self.inner.prefix)).await?;
+        Ok(())
+    }
+
+    async fn set_one(self, id: String, value: Bytes, ttl: Ttl) -> std::result::Result<(), Failure> {
+        let (id, value) = (id.as_str(), &value);
         document::check_size(id, value.len())?;
         let entry = document::entry(id, value, self.expiry(ttl, SystemTime::now()));
         let collection = &self.inner.collection;
@@ -253,7 +301,8 @@ impl MongoCache {
         }
     }
 
-    async fn add_one(&self, id: &str, value: &Bytes, ttl: Ttl) -> std::result::Result<bool, Failure> {
+    async fn add_one(self, id: String, value: Bytes, ttl: Ttl) -> std::result::Result<bool, Failure> {
+        let (id, value) = (id.as_str(), &value);
         document::check_size(id, value.len())?;
         let now = SystemTime::now();
         let entry = document::entry(id, value, self.expiry(ttl, now));
@@ -275,7 +324,8 @@ impl MongoCache {
         }
     }
 
-    async fn incr_one(&self, id: &str, delta: i64) -> std::result::Result<i64, Failure> {
+    async fn incr_one(self, id: String, delta: i64) -> std::result::Result<i64, Failure> {
+        let id = id.as_str();
         let collection = &self.inner.collection;
         for _ in 0..INCR_ATTEMPTS {
             let now = SystemTime::now();
@@ -341,9 +391,9 @@ impl MongoCache {
         Err(Failure::Contended)
     }
 
-    async fn get_many_ids(&self, ids: &[String]) -> std::result::Result<HashMap<String, Bytes>, Failure> {
+    async fn get_many_ids(self, ids: Vec<String>) -> std::result::Result<HashMap<String, Bytes>, Failure> {
         let mut found = HashMap::with_capacity(ids.len());
-        for chunk in chunks_by_bytes(ids) {
+        for chunk in chunks_by_bytes(&ids) {
             let date = document::date(SystemTime::now());
             let filter = doc! { ID: { "$in": chunk }, EXPIRES_AT: document::live(date) };
             let batch = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
@@ -360,8 +410,8 @@ impl MongoCache {
         Ok(found)
     }
 
-    async fn set_many_ids(&self, entries: &[(String, &Bytes)], ttl: Ttl) -> std::result::Result<(), Failure> {
-        for (id, value) in entries {
+    async fn set_many_ids(self, entries: Vec<(String, Bytes)>, ttl: Ttl) -> std::result::Result<(), Failure> {
+        for (id, value) in &entries {
             document::check_size(id, value.len())?;
         }
         let expires_at = self.expiry(ttl, SystemTime::now());
@@ -388,7 +438,7 @@ impl MongoCache {
 
     async fn update_batch(
         &self,
-        entries: &[(String, &Bytes)],
+        entries: &[(String, Bytes)],
         expires_at: Option<DateTime>,
     ) -> std::result::Result<(), Failure> {
         let command = || {
@@ -474,98 +524,57 @@ fn distinct(ids: impl Iterator<Item = String>) -> Vec<String> {
 #[async_trait]
 impl Cache for MongoCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.run("get", Some(key), async {
-            let date = document::date(SystemTime::now());
-            let filter = doc! { ID: self.id(key), EXPIRES_AT: document::live(date) };
-            match self.inner.collection.find_one(filter).projection(doc! { VALUE: 1 }).await? {
-                Some(entry) => document::value_of(entry).map(Some),
-                None => Ok(None),
-            }
-        })
-        .await
+        self.run("get", Some(key), self.clone().get_one(self.id(key))).await
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        self.run("set", Some(key), self.set_one(&self.id(key), &value, ttl)).await
+        self.run("set", Some(key), self.clone().set_one(self.id(key), value, ttl)).await
     }
 
     async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool> {
-        self.run("add", Some(key), self.add_one(&self.id(key), &value, ttl)).await
+        self.run("add", Some(key), self.clone().add_one(self.id(key), value, ttl)).await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        self.run("delete", Some(key), async {
-            let date = document::date(SystemTime::now());
-            // Only a live entry counts as removed; an expired one is left to the sweep.
-            let filter = doc! { ID: self.id(key), EXPIRES_AT: document::live(date) };
-            Ok(self.inner.collection.delete_one(filter).await?.deleted_count == 1)
-        })
-        .await
+        self.run("delete", Some(key), self.clone().delete_one(self.id(key))).await
     }
 
     async fn has(&self, key: &str) -> Result<bool> {
-        self.run("has", Some(key), async {
-            let date = document::date(SystemTime::now());
-            let filter = doc! { ID: self.id(key), EXPIRES_AT: document::live(date) };
-            Ok(self.inner.collection.find_one(filter).projection(doc! { ID: 1 }).await?.is_some())
-        })
-        .await
+        self.run("has", Some(key), self.clone().has_one(self.id(key))).await
     }
 
     async fn incr(&self, key: &str, delta: i64) -> Result<i64> {
-        self.run("incr", Some(key), self.incr_one(&self.id(key), delta)).await
+        self.run("incr", Some(key), self.clone().incr_one(self.id(key), delta)).await
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.run("get_many", None, async {
-            let ids = distinct(keys.iter().map(|key| self.id(key)));
-            let found = self.get_many_ids(&ids).await?;
-            // Answer in the caller's order; a repeated key gets its value each time.
-            let mut answers = Vec::with_capacity(keys.len());
-            for key in keys {
-                answers.push(found.get(&self.id(key)).cloned());
-            }
-            Ok(answers)
-        })
-        .await
+        let ids = distinct(keys.iter().map(|key| self.id(key)));
+        let found = self.run("get_many", None, self.clone().get_many_ids(ids)).await?;
+        // Answer in the caller's order; a repeated key gets its value each time.
+        Ok(keys.iter().map(|key| found.get(&self.id(key)).cloned()).collect())
     }
 
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        let ids: Vec<(String, &Bytes)> = entries.iter().map(|(key, value)| (self.id(key), value)).collect();
-        self.run("set_many", None, self.set_many_ids(&ids, ttl)).await
+        let entries: Vec<(String, Bytes)> = entries.iter().map(|(key, value)| (self.id(key), value.clone())).collect();
+        self.run("set_many", None, self.clone().set_many_ids(entries, ttl)).await
     }
 
     async fn delete_many(&self, keys: &[&str]) -> Result<usize> {
         if keys.is_empty() {
             return Ok(0);
         }
-        self.run("delete_many", None, async {
-            let ids = distinct(keys.iter().map(|key| self.id(key)));
-            let mut removed = 0;
-            for chunk in chunks_by_bytes(&ids) {
-                let date = document::date(SystemTime::now());
-                // Counts only live entries, as `delete` does.
-                let filter = doc! { ID: { "$in": chunk }, EXPIRES_AT: document::live(date) };
-                let deleted = self.inner.collection.delete_many(filter).await?.deleted_count;
-                removed += usize::try_from(deleted).unwrap_or(usize::MAX);
-            }
-            Ok(removed)
-        })
-        .await
+        let ids = distinct(keys.iter().map(|key| self.id(key)));
+        self.run("delete_many", None, self.clone().delete_ids(ids)).await
     }
 
     async fn clear(&self) -> Result<()> {
-        self.run("clear", None, async {
-            self.inner.collection.delete_many(document::prefix_range(&self.inner.prefix)).await?;
-            Ok(())
-        })
-        .await
+        self.run("clear", None, self.clone().clear_prefix()).await
     }
 
     fn capabilities(&self) -> Capabilities {
