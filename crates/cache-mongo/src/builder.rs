@@ -32,6 +32,13 @@ pub const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
 /// well under that; an answer later than this is worth less than a miss.
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How often the driver checks each server's health (unless the URI says
+/// `heartbeatFrequencyMS`). The driver's default of 10 s means a server that stops
+/// answering is noticed only after the connect timeout plus 10 s, and until then every call
+/// waits for its own timeout; and a stall noticed that late can clear the connection pool
+/// after the network has already come back. A check is one small `hello` per server.
+pub const DEFAULT_HEARTBEAT_FREQUENCY: Duration = Duration::from_secs(2);
+
 /// How many connections the client may open to each server. The Rust driver's own
 /// default is 10, which queues a busy service's cache calls behind each other (and, on a
 /// slow link, behind each other's round trips); MongoDB's other official drivers default
@@ -40,7 +47,7 @@ pub const DEFAULT_MAX_POOL_SIZE: u32 = 100;
 /// How many connections the client may be opening at once. The driver's default of 2
 /// spreads a burst's connection storm thin; a cache in a burst needs its connections
 /// now, or every call waits out the handshakes of the ones before it.
-pub const DEFAULT_MAX_CONNECTING: u32 = 8;
+pub const DEFAULT_MAX_CONNECTING: u32 = 16;
 
 /// Environment variables read by [`MongoCacheBuilder::from_env`].
 pub const ENV_URL: &str = "CACHE_MONGO_URL";
@@ -270,6 +277,7 @@ impl MongoCacheBuilder {
                     .or(Some(DEFAULT_SERVER_SELECTION_TIMEOUT));
                 options.max_pool_size = self.max_pool_size.or(options.max_pool_size).or(Some(DEFAULT_MAX_POOL_SIZE));
                 options.max_connecting = options.max_connecting.or(Some(DEFAULT_MAX_CONNECTING));
+                options.heartbeat_freq = options.heartbeat_freq.or(Some(DEFAULT_HEARTBEAT_FREQUENCY));
                 options.app_name.get_or_insert_with(|| "cache-mongo".to_owned());
                 (Client::with_options(options)?, redacted(&uri))
             }

@@ -141,9 +141,9 @@ use crate::document::{EXPIRES_AT, ID, VALUE};
 use crate::error::{Failure, Secrets, is_duplicate_code, is_duplicate_key};
 
 pub use crate::builder::{
-    DEFAULT_COLLECTION, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DATABASE, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_POOL_SIZE,
-    DEFAULT_OPERATION_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT, ENV_COLLECTION, ENV_DATABASE, ENV_DEFAULT_TTL_SECS,
-    ENV_PREFIX, ENV_URL, MongoCacheBuilder,
+    DEFAULT_COLLECTION, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DATABASE, DEFAULT_HEARTBEAT_FREQUENCY, DEFAULT_MAX_CONNECTING,
+    DEFAULT_MAX_POOL_SIZE, DEFAULT_OPERATION_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT, ENV_COLLECTION, ENV_DATABASE,
+    ENV_DEFAULT_TTL_SECS, ENV_PREFIX, ENV_URL, MongoCacheBuilder,
 };
 pub use crate::document::MAX_VALUE_LEN;
 
@@ -287,14 +287,14 @@ impl MongoCache {
     async fn set_one(self, id: String, value: Bytes, ttl: Ttl) -> std::result::Result<(), Failure> {
         let (id, value) = (id.as_str(), &value);
         document::check_size(id, value.len())?;
-        let entry = document::entry(id, value, self.expiry(ttl, SystemTime::now()));
+        let expires_at = self.expiry(ttl, SystemTime::now());
         let collection = &self.inner.collection;
-        match collection.replace_one(doc! { ID: id }, entry.clone()).upsert(true).await {
+        match collection.replace_one(doc! { ID: id }, document::entry(id, value, expires_at)).upsert(true).await {
             Ok(_) => Ok(()),
             // Two upserts of a new `_id` can race; MongoDB retries such an upsert itself,
             // but not every server does, and by now the document exists to be replaced.
             Err(error) if is_duplicate_key(&error) => {
-                collection.replace_one(doc! { ID: id }, entry).upsert(true).await?;
+                collection.replace_one(doc! { ID: id }, document::entry(id, value, expires_at)).upsert(true).await?;
                 Ok(())
             }
             Err(error) => Err(error.into()),
@@ -305,9 +305,9 @@ impl MongoCache {
         let (id, value) = (id.as_str(), &value);
         document::check_size(id, value.len())?;
         let now = SystemTime::now();
-        let entry = document::entry(id, value, self.expiry(ttl, now));
+        let expires_at = self.expiry(ttl, now);
         let collection = &self.inner.collection;
-        match collection.insert_one(entry.clone()).await {
+        match collection.insert_one(document::entry(id, value, expires_at)).await {
             Ok(_) => return Ok(true),
             Err(error) if is_duplicate_key(&error) => {}
             Err(error) => return Err(error.into()),
@@ -317,7 +317,7 @@ impl MongoCache {
         // live one. It upserts in case the server's sweep removed the expired document in
         // between: then it inserts, or meets the racer that did and loses on its `_id`.
         let filter = doc! { ID: id, EXPIRES_AT: document::expired(document::date(now)) };
-        match collection.replace_one(filter, entry).upsert(true).await {
+        match collection.replace_one(filter, document::entry(id, value, expires_at)).upsert(true).await {
             Ok(outcome) => Ok(outcome.matched_count == 1 || outcome.upserted_id.is_some()),
             Err(error) if is_duplicate_key(&error) => Ok(false),
             Err(error) => Err(error.into()),

@@ -26,6 +26,7 @@ impl Harness for MongoHarness {
             .database(support::DATABASE)
             .collection(&self.collection)
             .prefix(prefix)
+            .operation_timeout(support::PATIENT)
             .build()
             .await
             .expect("building a MongoCache")

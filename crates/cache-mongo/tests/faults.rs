@@ -37,6 +37,10 @@ impl FaultHarness for MongoFaults {
     }
 }
 
+/// The fault tests time every call against a one-second timeout, and the test server is
+/// one Python process: run them one at a time, so none is slowed by another's traffic.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 // `cache_core::fault_tests!` does not compile with an attribute as of this writing (its
 // `__fault_each` repeats the attributes inside the behaviours' repetition), so the same
 // tests are spelled out here; switch to the macro once it is fixed.
@@ -45,6 +49,7 @@ macro_rules! fault_tests {
         #[test]
         #[ignore = "needs mongodb: cargo xtask test"]
         fn $behaviour() {
+            let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             cache_core::testkit::block_on(cache_core::testkit::fault::$behaviour::<MongoFaults>());
         }
     )*};

@@ -24,6 +24,7 @@ async fn open(collection: &str, prefix: &str) -> MongoCache {
         .database(support::DATABASE)
         .collection(collection)
         .prefix(prefix)
+        .operation_timeout(support::PATIENT)
         .build()
         .await
         .expect("building a MongoCache")

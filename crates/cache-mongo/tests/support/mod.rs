@@ -8,6 +8,12 @@ use std::time::SystemTime;
 /// The database every test collection lives in.
 pub const DATABASE: &str = "cache_mongo_tests";
 
+/// The operation timeout of caches in tests that check behaviour, not timing: the test
+/// server is one Python process shared by every test running at once on a machine other
+/// builds load too, and a call queued behind hundreds of others can take seconds there.
+/// The fault suite checks the timeouts themselves, with its own.
+pub const PATIENT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The server's URL from `cargo xtask test` (or `cargo xtask servers up mongodb`).
 ///
 /// # Panics
