@@ -19,8 +19,11 @@ use crate::{Capabilities, Result, Ttl};
 ///   key limits maps keys to a safe, collision-resistant form inside; a caller never
 ///   sees a key error.
 /// - An expired entry is never returned by `get`, `get_many` or `has`.
-/// - With a prefix (namespace) configured, every operation, `clear` included, touches
-///   only keys under that prefix.
+/// - Prefixes are literal: a handle with prefix `P` addresses the full key `P + key`, so
+///   an unprefixed `set("app:config")` is what the `app:` handle's `get("config")` returns.
+///   `clear` with prefix `P` removes every entry whose full key starts with `P`, whoever
+///   wrote it; an unprefixed `clear` removes everything the store holds. (A store that
+///   cannot do this says so in [`Capabilities::literal_prefix`].)
 /// - Integers written by `incr` are stored as decimal ASCII (`b"42"`), so values set as
 ///   decimal text can be incremented and typed reads (`get_as::<i64>`) agree.
 /// - A miss is `Ok(None)`; errors carry an [`ErrorKind`](crate::ErrorKind) to act on.
@@ -163,10 +166,38 @@ macro_rules! forward_cache {
 
 forward_cache!(Arc, Box);
 
-/// Parses a stored value the way `incr` does: decimal ASCII of an `i64`, optionally
-/// signed, no surrounding whitespace. Stores that increment in process share this rule.
+/// Parses a stored value the way `incr` does, with the rule of Redis's `INCRBY`, so every
+/// store agrees on which text is an integer without an extra round trip:
+///
+/// - ASCII decimal digits, optionally preceded by `-` (never `+`);
+/// - no leading zeros (`"0"` is the only number that starts with `0`, and `"-0"` is not one);
+/// - no whitespace, no other characters, and the value fits an `i64`.
+///
+/// ```
+/// use cache_core::parse_integer;
+///
+/// assert_eq!(parse_integer(b"-42"), Some(-42));
+/// assert_eq!(parse_integer(b"0"), Some(0));
+/// for text in [&b"+5"[..], b"007", b"-0", b" 7", b"7 ", b"", b"1.0", b"9223372036854775808"] {
+///     assert_eq!(parse_integer(text), None, "{text:?}");
+/// }
+/// ```
 pub fn parse_integer(value: &[u8]) -> Option<i64> {
-    std::str::from_utf8(value).ok()?.parse().ok()
+    let (negative, digits) = match value {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, value),
+    };
+    match digits {
+        [b'0'] if !negative => return Some(0),
+        [b'1'..=b'9', rest @ ..] if rest.iter().all(u8::is_ascii_digit) => {}
+        _ => return None,
+    }
+    // Accumulated as a negative number, whose range reaches `i64::MIN`.
+    let mut negated: i64 = 0;
+    for digit in digits {
+        negated = negated.checked_mul(10)?.checked_sub(i64::from(digit - b'0'))?;
+    }
+    if negative { Some(negated) } else { negated.checked_neg() }
 }
 
 /// Encodes an integer the way `incr` stores it.
@@ -199,9 +230,46 @@ mod tests {
 
     #[test]
     fn only_plain_decimal_is_an_integer() {
-        for bad in [&b""[..], b" 1", b"1 ", b"1.0", b"0x10", b"abc", b"\xff", b"99999999999999999999"] {
-            assert_eq!(parse_integer(bad), None, "{bad:?}");
+        let padded = format!("{}7", "0".repeat(26));
+        for bad in [
+            &b""[..],
+            b"-",
+            b" 1",
+            b"1 ",
+            b"1\n",
+            b"1.0",
+            b"0x10",
+            b"abc",
+            b"\xff",
+            b"+5",
+            b"007",
+            b"00",
+            b"-0",
+            b"-01",
+            b"--1",
+            b"1-",
+            b"99999999999999999999",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            padded.as_bytes(),
+        ] {
+            assert_eq!(parse_integer(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
-        assert_eq!(parse_integer(b"+5"), Some(5));
+        assert_eq!(parse_integer(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_integer(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_integer(b"10"), Some(10));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_i64_round_trips(value: i64) {
+            proptest::prop_assert_eq!(parse_integer(&format_integer(value)), Some(value));
+        }
+
+        #[test]
+        fn only_the_canonical_text_of_an_i64_parses(text in "[-+0-9 ]{0,21}") {
+            let canonical = text.parse::<i64>().ok().filter(|value| value.to_string() == text);
+            proptest::prop_assert_eq!(parse_integer(text.as_bytes()), canonical);
+        }
     }
 }

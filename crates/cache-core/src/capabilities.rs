@@ -18,8 +18,20 @@ pub struct Capabilities {
     /// The smallest step in which the store measures lifetimes: `Duration::ZERO` for
     /// exact expiry, one second for stores that round TTLs up to whole seconds.
     pub ttl_resolution: Duration,
-    /// Whether `clear()` is supported (with a prefix: removing only this cache's entries).
+    /// Whether `clear()` is supported on this handle. With a prefix `P` it removes every
+    /// entry whose full key starts with `P`; without one, everything the store holds. A
+    /// store that gates the unprefixed `clear` for safety (Redis without
+    /// `clear_flushes_db`) reports `false` on its unprefixed handles.
     pub clear: bool,
+    /// Whether prefixes are literal: a handle with prefix `P` addresses the full key
+    /// `P + key`, which every other handle (and other clients of the same server) see under
+    /// that full key, and `clear` reaches every entry under `P` whoever wrote it.
+    ///
+    /// `false` only where a store cannot list or address keys that way (memcached clears by
+    /// bumping a per-prefix generation folded into its keys): its prefixes are then separate
+    /// namespaces, each handle's `clear` removes what was written under its own prefix, and
+    /// the store documents its full key form.
+    pub literal_prefix: bool,
     /// Whether other processes using the same location see the same entries.
     pub shared_between_processes: bool,
 }
@@ -30,6 +42,7 @@ impl Default for Capabilities {
             max_value_len: None,
             ttl_resolution: Duration::ZERO,
             clear: true,
+            literal_prefix: true,
             shared_between_processes: false,
         }
     }

@@ -75,6 +75,7 @@ pub struct Error {
     kind: ErrorKind,
     backend: &'static str,
     operation: &'static str,
+    key: Option<Box<str>>,
     context: Option<Cow<'static, str>>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
@@ -83,8 +84,21 @@ impl Error {
     /// A new error of `kind` from `operation` (`"get"`, `"build"`, ...) on `backend`
     /// (`"memory"`, `"redis"`, ...).
     pub fn new(kind: ErrorKind, backend: &'static str, operation: &'static str) -> Self {
-        Error { kind, backend, operation, context: None, source: None }
+        Error { kind, backend, operation, key: None, context: None, source: None }
     }
+
+    /// Names the key the failed operation was about. Long keys are cut to
+    /// [`Error::KEY_SHOWN`] bytes (at a character boundary) with their full length noted,
+    /// and control characters are escaped, so a message stays one readable line.
+    /// Values never go into errors.
+    #[must_use]
+    pub fn with_key(mut self, key: &str) -> Self {
+        self.key = Some(describe_key(key).into_boxed_str());
+        self
+    }
+
+    /// How many bytes of a key [`with_key`](Error::with_key) keeps.
+    pub const KEY_SHOWN: usize = 64;
 
     /// Adds what this layer knows that the kind does not say (a key, a size, a path).
     #[must_use]
@@ -113,6 +127,12 @@ impl Error {
     /// The operation that failed, such as `"get"` or `"build"`.
     pub fn operation(&self) -> &'static str {
         self.operation
+    }
+
+    /// The key the operation was about, as shown in messages (quoted, escaped, and
+    /// shortened when long), if the error names one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     /// What the failing layer added about the circumstances, if anything.
@@ -144,12 +164,26 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.backend, self.operation, self.kind)?;
+        write!(f, "{} {}", self.backend, self.operation)?;
+        if let Some(key) = &self.key {
+            write!(f, " {key}")?;
+        }
+        write!(f, ": {}", self.kind)?;
         if let Some(context) = &self.context {
             write!(f, ": {context}")?;
         }
         Ok(())
     }
+}
+
+/// `"user:7"`, or `"kkkk…" (10240 bytes)` for a key longer than [`Error::KEY_SHOWN`].
+fn describe_key(key: &str) -> String {
+    let mut end = key.len().min(Error::KEY_SHOWN);
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    let shown = key[..end].escape_debug();
+    if end == key.len() { format!("\"{shown}\"") } else { format!("\"{shown}…\" ({} bytes)", key.len()) }
 }
 
 impl StdError for Error {
@@ -172,6 +206,18 @@ mod tests {
         assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("refused"));
         assert!(error.is_temporary());
         assert!(!error.is_timeout());
+    }
+
+    #[test]
+    fn the_key_is_named_escaped_and_shortened() {
+        let error = Error::new(ErrorKind::NotAnInteger, "memory", "incr").with_key("visits:\n7");
+        assert_eq!(error.to_string(), "memory incr \"visits:\\n7\": value is not an integer");
+        assert_eq!(error.key(), Some("\"visits:\\n7\""));
+
+        let long = format!("{}é{}", "k".repeat(63), "x".repeat(10_000));
+        let error = Error::new(ErrorKind::Timeout, "redis", "get").with_key(&long).with_context("after 1 s");
+        let shown = format!("\"{}…\" ({} bytes)", "k".repeat(63), long.len());
+        assert_eq!(error.to_string(), format!("redis get {shown}: timed out: after 1 s"));
     }
 
     #[test]

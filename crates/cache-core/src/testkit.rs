@@ -107,42 +107,14 @@ macro_rules! conformance_tests {
                 hostile_keys,
                 clear_removes_every_entry,
                 get_or_insert_loads_once,
+                long_ttls_are_kept,
+                get_many_answers_in_order,
             }
 
-            mod clear_respects_prefix {
-                use super::Subject;
-                use $crate::testkit::Harness as _;
-
-                #[test]
-                $(#[$attr])*
-                fn concrete() {
-                    $crate::testkit::block_on(async {
-                        let harness = Subject::isolated().await;
-                        let mine = harness.open(&$crate::testkit::unique_prefix()).await;
-                        let sibling = harness.open(&$crate::testkit::unique_prefix()).await;
-                        let unprefixed = harness.open("").await;
-                        $crate::testkit::clear_respects_prefix(&mine, &sibling, &unprefixed).await;
-                    });
-                }
-
-                #[test]
-                $(#[$attr])*
-                fn boxed() {
-                    $crate::testkit::block_on(async {
-                        let harness = Subject::isolated().await;
-                        let open = |prefix: String| {
-                            let harness = &harness;
-                            async move {
-                                let cache: Box<dyn $crate::Cache> = Box::new(harness.open(&prefix).await);
-                                cache
-                            }
-                        };
-                        let mine = open($crate::testkit::unique_prefix()).await;
-                        let sibling = open($crate::testkit::unique_prefix()).await;
-                        let unprefixed = open(String::new()).await;
-                        $crate::testkit::clear_respects_prefix(&mine, &sibling, &unprefixed).await;
-                    });
-                }
+            $crate::__conformance_store_each! { [$(#[$attr])*]
+                clear_respects_prefix,
+                prefixes_are_literal,
+                handles_share_the_store,
             }
         }
     };
@@ -190,6 +162,50 @@ macro_rules! __conformance_each {
             }
         }
         $crate::__conformance_each! { [$($attr)*] $($rest),* }
+    };
+}
+
+/// One module of two tests (`concrete`, `boxed`) per behaviour that opens several
+/// handles on one store through an opener (`prefix -> cache`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_store_each {
+    ([$($attr:tt)*]) => {};
+    ([$($attr:tt)*] $behaviour:ident $(, $rest:ident)* $(,)?) => {
+        mod $behaviour {
+            use super::Subject;
+            use $crate::testkit::Harness as _;
+
+            #[test]
+            $($attr)*
+            fn concrete() {
+                $crate::testkit::block_on(async {
+                    let harness = Subject::isolated().await;
+                    let open = |prefix: String| {
+                        let harness = &harness;
+                        async move { harness.open(&prefix).await }
+                    };
+                    $crate::testkit::$behaviour(open).await;
+                });
+            }
+
+            #[test]
+            $($attr)*
+            fn boxed() {
+                $crate::testkit::block_on(async {
+                    let harness = Subject::isolated().await;
+                    let open = |prefix: String| {
+                        let harness = &harness;
+                        async move {
+                            let cache: Box<dyn $crate::Cache> = Box::new(harness.open(&prefix).await);
+                            cache
+                        }
+                    };
+                    $crate::testkit::$behaviour(open).await;
+                });
+            }
+        }
+        $crate::__conformance_store_each! { [$($attr)*] $($rest),* }
     };
 }
 
@@ -291,12 +307,24 @@ pub async fn incr_after_set<C: Cache + ?Sized>(cache: &C) {
     assert_eq!(cache.incr("negative", -1).await.expect("decr negative"), -big - 1);
 }
 
-/// `incr` on a value that is not a decimal integer fails with `NotAnInteger` and
-/// leaves the value as it was.
+/// `incr` on a value that is not the canonical decimal text of an `i64` (see
+/// [`parse_integer`](crate::parse_integer): no `+`, no leading zeros, no whitespace) fails
+/// with `NotAnInteger` and leaves the value as it was.
 pub async fn incr_rejects_non_integers<C: Cache + ?Sized>(cache: &C) {
-    for (index, value) in
-        [&b"abc"[..], b"1.5", b"", b" 7", b"\xff\xfe", b"99999999999999999999"].into_iter().enumerate()
-    {
+    let not_integers: [&[u8]; 11] = [
+        b"abc",
+        b"1.5",
+        b"",
+        b" 7",
+        b"7\n",
+        b"\xff\xfe",
+        b"99999999999999999999",
+        b"+5",
+        b"007",
+        b"-0",
+        b"000000000000000000000000007",
+    ];
+    for (index, value) in not_integers.into_iter().enumerate() {
         let key = format!("not-a-number-{index}");
         cache.set(&key, Bytes::copy_from_slice(value), Ttl::Never).await.expect("set");
         expect_kind(cache.incr(&key, 1).await, ErrorKind::NotAnInteger, &format!("incr of {value:?}"));
@@ -466,7 +494,17 @@ pub async fn large_value<C: Cache + ?Sized>(cache: &C) {
     }
     if let Some(limit) = capabilities.max_value_len.filter(|&limit| limit < 64 * MIB) {
         let over = Bytes::from(vec![b'x'; limit + 1]);
-        expect_kind(cache.set("over", over, Ttl::Never).await, ErrorKind::ValueTooLarge, "set one byte over the limit");
+        cache.set("over", bytes("kept"), Ttl::Never).await.expect("set small");
+        expect_kind(cache.set("over", over.clone(), Ttl::Never).await, ErrorKind::ValueTooLarge, "set one byte over");
+        assert_eq!(cache.get("over").await.expect("get"), Some(bytes("kept")), "a refused set must keep the old value");
+        expect_kind(cache.add("over-added", over, Ttl::Never).await, ErrorKind::ValueTooLarge, "add one byte over");
+        assert!(!cache.has("over-added").await.expect("has"), "a refused add must store nothing");
+        let at_limit = Bytes::from(vec![b'y'; limit]);
+        cache.set("at-limit", at_limit.clone(), Ttl::Never).await.expect("a value of exactly the limit fits");
+        assert!(
+            cache.get("at-limit").await.expect("get") == Some(at_limit),
+            "the value at the limit came back changed"
+        );
     }
 }
 
@@ -529,7 +567,15 @@ pub async fn clear_removes_every_entry<C: Cache + ?Sized>(cache: &C) {
 
 /// Two prefixes on one store, and the store without a prefix, are three namespaces: the
 /// same key holds three values, and `clear` or `delete` on one leaves the others.
-pub async fn clear_respects_prefix<C: Cache + ?Sized>(mine: &C, sibling: &C, unprefixed: &C) {
+pub async fn clear_respects_prefix<C, F, Fut>(open: F)
+where
+    C: Cache,
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = C>,
+{
+    let mine = &open(unique_prefix()).await;
+    let sibling = &open(unique_prefix()).await;
+    let unprefixed = &open(String::new()).await;
     for (cache, value) in [(mine, "mine"), (sibling, "sibling"), (unprefixed, "unprefixed")] {
         cache.set("shared-name", bytes(value), Ttl::Never).await.expect("set");
         cache.set("only-here", bytes(value), Ttl::Never).await.expect("set");
@@ -557,6 +603,171 @@ pub async fn clear_respects_prefix<C: Cache + ?Sized>(mine: &C, sibling: &C, unp
         assert_eq!(unprefixed.get("only-here").await.expect("get"), Some(bytes("unprefixed")));
     } else {
         expect_kind(mine.clear().await, ErrorKind::Unsupported, "clear where capabilities say it is not supported");
+    }
+}
+
+/// A cache opened on the store for each prefix, in order.
+async fn open_each<C, F, Fut>(open: &F, prefixes: &[&str]) -> Vec<C>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = C>,
+{
+    let mut caches = Vec::with_capacity(prefixes.len());
+    for prefix in prefixes {
+        caches.push(open((*prefix).to_owned()).await);
+    }
+    caches
+}
+
+/// The prefix rule: a handle with prefix `P` addresses the full key `P + key`, which the
+/// unprefixed handle sees under that full key; `clear` on `P` removes every entry whose
+/// full key starts with `P`, whoever wrote it (`clear` of `ab` removes `abc` written
+/// through `a`, `clear` of `app:` leaves `apq`); an unprefixed `clear` removes everything
+/// the store holds, or, where the store gates it, is `Unsupported` and removes nothing.
+///
+/// A store whose `capabilities().literal_prefix` is false keeps each prefix as a separate
+/// namespace instead; the suite then checks that each handle reads its own writes and that
+/// `clear` removes only what its own prefix holds.
+pub async fn prefixes_are_literal<C, F, Fut>(open: F)
+where
+    C: Cache,
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = C>,
+{
+    let base = unique_prefix();
+    let full = |rest: &str| format!("{base}{rest}");
+    let [root, app, a, ab, ap] =
+        &open_each(&open, &["", &full("app:"), &full("a"), &full("ab"), &full("ap")]).await[..]
+    else {
+        unreachable!("five prefixes give five caches")
+    };
+
+    if !root.capabilities().literal_prefix {
+        app.set("config", bytes("in app"), Ttl::Never).await.expect("set through app:");
+        root.set(&full("app:config"), bytes("in root"), Ttl::Never).await.expect("set unprefixed");
+        assert_eq!(app.get("config").await.expect("get"), Some(bytes("in app")), "a namespace lost its own write");
+        assert_eq!(root.get(&full("app:config")).await.expect("get"), Some(bytes("in root")));
+        if app.capabilities().clear {
+            app.clear().await.expect("clear app:");
+            assert_eq!(app.get("config").await.expect("get"), None, "clear left its own entry");
+            assert_eq!(
+                root.get(&full("app:config")).await.expect("get"),
+                Some(bytes("in root")),
+                "clear crossed into another namespace"
+            );
+        }
+        return;
+    }
+
+    root.set(&full("app:config"), bytes("from root"), Ttl::Never).await.expect("set unprefixed");
+    assert_eq!(
+        app.get("config").await.expect("get through app:"),
+        Some(bytes("from root")),
+        "the unprefixed key `P + key` must be what the handle with prefix P reads as `key`"
+    );
+    app.set("mode", bytes("from app"), Ttl::Never).await.expect("set through app:");
+    assert_eq!(root.get(&full("app:mode")).await.expect("get unprefixed"), Some(bytes("from app")));
+    assert!(app.delete("config").await.expect("delete through app:"), "the entry written unprefixed is app:'s");
+    assert_eq!(root.get(&full("app:config")).await.expect("get"), None, "a prefixed delete must remove `P + key`");
+    assert_eq!(app.incr("n", 2).await.expect("incr through app:"), 2);
+    assert_eq!(root.incr(&full("app:n"), 3).await.expect("incr unprefixed"), 5, "one counter, two addresses");
+
+    a.set("bc", bytes("abc"), Ttl::Never).await.expect("set abc through a");
+    a.set("x", bytes("ax"), Ttl::Never).await.expect("set ax through a");
+    root.set(&full("apq"), bytes("apq"), Ttl::Never).await.expect("set apq unprefixed");
+    if ab.capabilities().clear {
+        ab.clear().await.expect("clear ab");
+        assert_eq!(a.get("bc").await.expect("get"), None, "clear of `ab` must remove `abc` written through `a`");
+        assert_eq!(a.get("x").await.expect("get"), Some(bytes("ax")), "clear of `ab` removed `ax`");
+        app.clear().await.expect("clear app:");
+        assert_eq!(root.get(&full("app:mode")).await.expect("get"), None, "clear of `app:` left `app:mode`");
+        assert_eq!(ap.get("q").await.expect("get"), Some(bytes("apq")), "clear of `app:` must leave `apq`");
+    } else {
+        expect_kind(ab.clear().await, ErrorKind::Unsupported, "clear where capabilities say it is not supported");
+    }
+
+    if root.capabilities().clear {
+        root.clear().await.expect("unprefixed clear");
+        assert_eq!(a.get("x").await.expect("get"), None, "an unprefixed clear must remove every prefix's entries");
+        assert_eq!(ap.get("q").await.expect("get"), None, "an unprefixed clear must remove every entry");
+        assert_eq!(root.get(&full("apq")).await.expect("get"), None);
+    } else {
+        expect_kind(root.clear().await, ErrorKind::Unsupported, "a gated unprefixed clear");
+        assert_eq!(a.get("x").await.expect("get"), Some(bytes("ax")), "an unsupported clear must remove nothing");
+    }
+}
+
+/// Two handles opened on one store with one prefix are one cache: each sees the other's
+/// writes, deletes and counters, and so does a handle opened later; the same holds for
+/// unprefixed handles.
+pub async fn handles_share_the_store<C, F, Fut>(open: F)
+where
+    C: Cache,
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = C>,
+{
+    let prefix = unique_prefix();
+    let first = open(prefix.clone()).await;
+    let second = open(prefix.clone()).await;
+    first.set("k", bytes("v"), Ttl::Never).await.expect("set through the first handle");
+    assert_eq!(second.get("k").await.expect("get"), Some(bytes("v")), "a second handle must see the first's write");
+    assert!(!second.add("k", bytes("other"), Ttl::Never).await.expect("add"), "add must see the other handle's key");
+    second.set_many(&[("a", bytes("1")), ("b", bytes("2"))], Ttl::Never).await.expect("set_many");
+    assert_eq!(first.get_many(&["a", "b"]).await.expect("get_many"), vec![Some(bytes("1")), Some(bytes("2"))]);
+    assert_eq!(first.incr("n", 1).await.expect("incr"), 1);
+    assert_eq!(second.incr("n", 1).await.expect("incr"), 2, "two handles must share one counter");
+    assert!(second.delete("k").await.expect("delete"));
+    assert!(!first.has("k").await.expect("has"), "a delete through one handle must show through the other");
+
+    let late = open(prefix.clone()).await;
+    assert_eq!(late.get("a").await.expect("get"), Some(bytes("1")), "a handle opened later must see earlier writes");
+
+    let (root, other_root) = (open(String::new()).await, open(String::new()).await);
+    let key = format!("{prefix}unprefixed");
+    root.set(&key, bytes("shared"), Ttl::Never).await.expect("set unprefixed");
+    assert_eq!(other_root.get(&key).await.expect("get"), Some(bytes("shared")));
+}
+
+/// Lifetimes of 31 days and 10 years are kept, not mistaken for absolute times or
+/// overflowed (memcached reads more than 30 days as a Unix time).
+pub async fn long_ttls_are_kept<C: Cache + ?Sized>(cache: &C) {
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    let month = Ttl::After(31 * DAY);
+    let decade = Ttl::After(3653 * DAY);
+    cache.set("month", bytes("31 days"), month).await.expect("set for 31 days");
+    cache.set("decade", bytes("10 years"), decade).await.expect("set for 10 years");
+    assert!(cache.add("added", bytes("10 years"), decade).await.expect("add for 10 years"));
+    cache.set_many(&[("many", bytes("31 days"))], month).await.expect("set_many for 31 days");
+    assert_eq!(
+        cache.get_many(&["month", "decade", "added", "many"]).await.expect("get_many"),
+        vec![Some(bytes("31 days")), Some(bytes("10 years")), Some(bytes("10 years")), Some(bytes("31 days"))],
+        "an entry with a long lifetime expired at once"
+    );
+    assert!(cache.has("decade").await.expect("has"));
+    assert_eq!(cache.incr("month", 0).await.ok(), None, "31 days is text, not a number: incr must refuse it");
+    cache.set("counter", bytes("1"), decade).await.expect("set a counter for 10 years");
+    assert_eq!(cache.incr("counter", 1).await.expect("incr"), 2);
+    assert_eq!(cache.get("counter").await.expect("get"), Some(bytes("2")), "incr lost a long lifetime");
+}
+
+/// `get_many` answers in the order asked: nothing for an empty list, `None` for each
+/// miss (repeated misses too), a repeated key each time, and 250 keys (more than one
+/// batch on stores that batch by 100) in order.
+pub async fn get_many_answers_in_order<C: Cache + ?Sized>(cache: &C) {
+    assert!(cache.get_many(&[]).await.expect("get_many of nothing").is_empty());
+    assert_eq!(cache.get_many(&["nope", "nope"]).await.expect("get_many of misses"), vec![None, None]);
+
+    let keys: Vec<String> = (0..250).map(|index| format!("many-{index}")).collect();
+    let entries: Vec<(&str, Bytes)> = keys.iter().map(|key| (key.as_str(), bytes(key))).collect();
+    cache.set_many(&entries, Ttl::Never).await.expect("set_many of 250");
+    let mut asked: Vec<&str> = keys.iter().rev().map(String::as_str).collect();
+    asked.insert(100, "missing-in-the-middle");
+    asked.extend(["many-7", "many-7", "missing-at-the-end"]);
+    let got = cache.get_many(&asked).await.expect("get_many of 254");
+    assert_eq!(got.len(), asked.len(), "one answer per key asked");
+    for (key, value) in asked.iter().zip(&got) {
+        let expected = key.starts_with("many-").then(|| bytes(key));
+        assert_eq!(value, &expected, "get_many answered {key:?} out of order");
     }
 }
 
