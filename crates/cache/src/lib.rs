@@ -18,6 +18,21 @@
 //! # }).expect("example");
 //! ```
 //!
+//! # A store from a URL
+//!
+//! [`open`] builds any store from a URL, so configuration, not code, picks it;
+//! [`from_env`] reads the URL from `CACHE_URL`. `prefix` and `ttl` work on every scheme:
+//!
+//! | URL | store | its own query keys |
+//! |---|---|---|
+//! | `memory://` | `memory::MemoryCache`, fresh and private | `max_capacity`, `policy=s3fifo\|lru\|lfu\|fifo\|random` |
+//! | `file:///abs/path` | `fs::FsCache` in that directory | `max_entries`, `max_bytes`, `durability=none\|sync_data\|sync_all`, `create=true` |
+//!
+//! `redis://`, `rediss://`, `redis+unix://`, `redis+cluster://h1:p1,h2:p2`,
+//! `memcache://h1:p1,h2:p2`, `dynamodb://`, `mongodb://` and `mongodb+srv://` are known
+//! schemes whose stores join with their features; until then `open` names the feature.
+//! `docs/backends.md` has every store's options and capabilities.
+//!
 //! # Feature flags
 //!
 //! | feature | store | default |
@@ -27,6 +42,11 @@
 //! | `registry` | `registry::Registry`: versioned cached files with status and typed, searchable attributes, in SQLite (not a `Cache`) | no |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
+
+mod open;
+mod schemes;
+
+pub use crate::open::{CACHE_URL, COMMON_KEYS, OpenFuture, OpenOptions, StoreUrl, from_env, open, open_with};
 
 #[doc(inline)]
 pub use cache_core::{
