@@ -291,7 +291,7 @@ impl Workload {
     fn to_json(&self) -> Value {
         json!({
             "ops": self.ops,
-            "duration_s": self.ops.is_none().then(|| self.duration.as_secs_f64()),
+            "duration_s": self.ops.is_none().then_some(self.duration.as_secs_f64()),
             "concurrency": self.concurrency,
             "value_size": self.value_size,
             "read_ratio": self.read_ratio,

@@ -13,27 +13,10 @@ pub(crate) async fn open(url: Option<&str>) -> Result<(Arc<dyn Cache>, String), 
         return Err(Failure::usage("no store given: pass --url URL or set CACHE_URL (e.g. memory://)"));
     };
     let name = describe(url);
-    match open_url(url).await {
+    match cache::open(url).await {
         Ok(store) => Ok((store, name)),
         Err(error) => Err(Failure::store(&name, "open", &error)),
     }
-}
-
-// Until the umbrella's `cache::open` is merged: the two schemes on main, no options.
-async fn open_url(url: &str) -> cache::Result<Arc<dyn Cache>> {
-    let invalid = |why: String| cache::Error::new(cache::ErrorKind::InvalidConfig, "url", "open").with_context(why);
-    if let Some(rest) = url.strip_prefix("memory://") {
-        if !rest.is_empty() {
-            return Err(invalid(format!("memory:// takes no options yet, got `{rest}`")));
-        }
-        let store = cache::memory::MemoryCache::builder().build()?;
-        return Ok(Arc::new(store));
-    }
-    if let Some(path) = url.strip_prefix("file://") {
-        let store = cache::fs::FsCache::builder(path).build().await?;
-        return Ok(Arc::new(store));
-    }
-    Err(invalid(format!("unknown scheme in `{url}`")))
 }
 
 /// `url` as it may be shown: scheme, host and path, without a password or query settings

@@ -133,9 +133,10 @@ impl Store {
 
     async fn clear(&self, yes: bool) -> Result<Exit, Failure> {
         if !self.cache.capabilities().clear {
-            // Said before asking, so nobody confirms something that cannot happen.
-            let error = cache::Error::unsupported("store", "clear", "this store or handle does not support clear");
-            return Err(self.failed("clear", &error));
+            // The store answers with its own Unsupported error, and nobody is asked to
+            // confirm something that cannot happen.
+            self.cache.clear().await.map_err(|error| self.failed("clear", &error))?;
+            return Err(Failure::other(format!("clear on {}: the store says it cannot clear, yet did", self.name)));
         }
         if !yes && !confirm(&format!("Remove every entry of {}?", self.name))? {
             return Err(Failure::usage(if std::io::stdin().is_terminal() {
@@ -177,6 +178,7 @@ impl Store {
                 "max_value_len": caps.max_value_len,
                 "ttl_resolution_ms": u64::try_from(caps.ttl_resolution.as_millis()).unwrap_or(u64::MAX),
                 "clear": caps.clear,
+                "literal_prefix": caps.literal_prefix,
                 "shared_between_processes": caps.shared_between_processes,
             }))
             .map(|()| Exit::Done);
@@ -187,6 +189,7 @@ impl Store {
         line(format_args!("max value length          {max_value}"))?;
         line(format_args!("TTL resolution            {resolution}"))?;
         line(format_args!("clear                     {}", yes_no(caps.clear)))?;
+        line(format_args!("literal prefix            {}", yes_no(caps.literal_prefix)))?;
         line(format_args!("shared between processes  {}", yes_no(caps.shared_between_processes)))?;
         Ok(Exit::Done)
     }
