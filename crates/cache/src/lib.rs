@@ -40,6 +40,7 @@
 //! | `memory` | `memory::MemoryCache`: in process, sharded, bounded, per-entry TTL, eviction policies | yes |
 //! | `fs` | `fs::FsCache`: a directory of atomic, checksummed files shared by many processes; streaming values | no |
 //! | `registry` | `registry::Registry`: versioned cached files with status and typed, searchable attributes, in SQLite (not a `Cache`) | no |
+//! | `cli` | the `cachectl` binary: store commands, `bench`, `registry`; turns on `memory`, `fs` and `registry`, and only it pulls in the binary's dependencies (clap, indicatif, plotters, ...) | no |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 

@@ -412,7 +412,7 @@ impl Progress {
             return Progress::Lines { name: name.to_owned(), last: std::sync::Mutex::new(Instant::now()) };
         }
         let (length, template) = match workload.ops {
-            Some(ops) => (ops, "{msg} [{bar:30}] {pos}/{len} ops, {per_sec}, eta {eta}"),
+            Some(ops) => (ops, "{msg} [{bar:30}] {pos}/{len} ops, {prefix}, eta {eta}"),
             None => (workload.duration.as_millis().try_into().unwrap_or(u64::MAX), "{msg} [{bar:30}] {prefix}"),
         };
         let bar = indicatif::ProgressBar::new(length).with_message(name.to_owned());
@@ -424,7 +424,10 @@ impl Progress {
 
     fn update(&self, done: u64, elapsed: Duration) {
         match self {
-            Progress::Bar { bar, by_ops: true } => bar.set_position(done),
+            Progress::Bar { bar, by_ops: true } => {
+                bar.set_position(done);
+                bar.set_prefix(format!("{:.0} ops/s", rate(done, elapsed)));
+            }
             Progress::Bar { bar, by_ops: false } => {
                 bar.set_position(elapsed.as_millis().try_into().unwrap_or(u64::MAX));
                 bar.set_prefix(format!("{done} ops, {:.0} ops/s", rate(done, elapsed)));
