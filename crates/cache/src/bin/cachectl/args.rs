@@ -159,7 +159,7 @@ pub(crate) struct Bench {
     #[arg(long, short = 'c', default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub(crate) concurrency: u32,
     /// Size of every value written (`100`, `1KiB`, `1MiB`).
-    #[arg(long, default_value = "1KiB", value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, default_value = "1KiB", value_parser = parse_value_size, value_name = "SIZE")]
     pub(crate) value_size: usize,
     /// Share of operations that are reads (0.0 to 1.0).
     #[arg(long, default_value_t = 0.9, value_parser = parse_ratio)]
@@ -176,6 +176,14 @@ pub(crate) struct Bench {
     /// Draw the latency distributions into this SVG file.
     #[arg(long, value_name = "FILE")]
     pub(crate) plot: Option<PathBuf>,
+}
+
+/// Every worker shares one value, but it is still held in memory: 1 GiB is plenty for a bench.
+fn parse_value_size(text: &str) -> Result<usize, String> {
+    match parse_size(text)? {
+        size if size <= 1 << 30 => Ok(size),
+        _ => Err("bench values are at most 1GiB".to_owned()),
+    }
 }
 
 fn parse_ratio(text: &str) -> Result<f64, String> {

@@ -99,6 +99,16 @@ pub(crate) async fn run(url: &Option<String>, args: Bench, json: bool) -> Result
     for other in &args.compare {
         stores.push(open(Some(other)).await?);
     }
+    // A store that would refuse every write is a usage error, said before any run starts.
+    for (store, name) in &stores {
+        if !store.capabilities().fits(workload.value_size) {
+            let limit = store.capabilities().max_value_len.unwrap_or(usize::MAX);
+            return Err(Failure::usage(format!(
+                "bench on {name}: --value-size {} is over the store's limit of {limit} bytes",
+                workload.value_size
+            )));
+        }
+    }
     let mut summaries = Vec::new();
     for (store, name) in stores {
         let summary = run_one(store, name, &workload).await?;

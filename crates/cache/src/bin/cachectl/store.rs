@@ -37,6 +37,12 @@ pub(crate) async fn run(url: &Option<String>, command: Command, json: bool) -> R
 /// The value argument, or stdin when it is `-` or absent.
 fn value_of(write: &WriteArgs) -> Result<Bytes, Failure> {
     match write.value.as_deref() {
+        // Waiting for a person to type a value they meant to give as an argument helps
+        // nobody; `-` still reads a terminal, until Ctrl-D.
+        None if std::io::stdin().is_terminal() => Err(Failure::usage(format!(
+            "no value for `{}`: give it as an argument, `-` to type it, or pipe it in",
+            write.key
+        ))),
         Some("-") | None => {
             let mut value = Vec::new();
             std::io::stdin()
