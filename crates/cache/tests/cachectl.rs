@@ -271,6 +271,75 @@ fn memory_store_answers_within_one_process() {
 }
 
 #[test]
+fn memory_store_round_trips_in_a_batch() {
+    let commands = "\
+set greeting 'hello world'
+get greeting
+# comments and blank lines are skipped
+
+has greeting
+get absent
+incr visits
+incr visits -3
+add greeting other
+--json get greeting
+del greeting absent
+has greeting
+set n 41
+incr n
+get n
+";
+    let output = run(&["--url", "memory://", "batch"], commands.as_bytes());
+    expect(&output, 0);
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "hello world",
+            "true",
+            "",
+            "1",
+            "-2",
+            "false",
+            r#"{"encoding":"utf8","found":true,"key":"greeting","value":"hello world"}"#,
+            "1",
+            "false",
+            "42",
+            "42",
+        ]
+    );
+}
+
+#[test]
+fn a_batch_stops_at_the_first_error_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let output = run(&["--url", &url, "batch"], b"set a 1\nset word abc\nincr word\nset b 2\n");
+    expect(&output, 3);
+    assert!(stderr(&output).starts_with("cachectl: batch line 3: incr on "), "{}", stderr(&output));
+    expect(&run(&["--url", &url, "get", "a"], b""), 0);
+    expect(&run(&["--url", &url, "get", "b"], b""), 1);
+
+    for (line, why) in [
+        ("set k -", "value is an argument"),
+        ("clear", "needs --yes"),
+        ("bench --ops 1", "only store commands"),
+        ("--url memory:// get k", "once, for the whole batch"),
+        ("get 'k", "unbalanced quotes"),
+        ("frobnicate", "unrecognized subcommand"),
+    ] {
+        let output = run(&["--url", "memory://", "batch"], format!("{line}\n").as_bytes());
+        expect(&output, 2);
+        assert!(
+            stderr(&output).contains("batch line 1: ") && stderr(&output).contains(why),
+            "{line}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
 fn stats_show_the_capabilities() {
     let output = run(&["--url", "memory://?max_capacity=10", "--json", "stats"], b"");
     expect(&output, 0);
@@ -388,7 +457,7 @@ fn help_is_complete_with_examples_and_exit_codes() {
     for needle in ["Exit codes", "CACHE_URL", "Examples", "bench", "registry", "clear"] {
         assert!(text.contains(needle), "--help mentions {needle}:\n{text}");
     }
-    for command in ["get", "set", "add", "del", "has", "incr", "clear", "stats", "bench", "registry"] {
+    for command in ["get", "set", "add", "del", "has", "incr", "clear", "stats", "batch", "bench", "registry"] {
         let help = run(&[command, "--help"], b"");
         expect(&help, 0);
         assert!(stdout(&help).contains("Usage: cachectl"), "{command} --help");

@@ -18,6 +18,7 @@ Examples:
   cachectl --json get src.tar                # base64 when the value is not UTF-8
   cachectl del a b c
   cachectl clear --yes
+  printf 'set k v\\nget k\\n' | cachectl --url memory:// batch   # many commands, one store
   cachectl bench --duration 10s --concurrency 8 --compare memory://
   cachectl registry --dir ~/.cache/app ls --status ready
 
@@ -99,6 +100,17 @@ pub(crate) enum Command {
     },
     /// Print what the store is and what it can do (its capabilities).
     Stats,
+    /// Run store commands read from stdin, one per line, on one open store.
+    ///
+    /// Each line is a store command as on the command line, without `cachectl` and `--url`
+    /// (`set k "two words"`, `--json get k`); blank lines and lines starting with `#` are
+    /// skipped. Values must be arguments (stdin holds the commands) and `clear` needs
+    /// `--yes`. Every raw `get` prints one line: the value and a newline, or an empty line on
+    /// a miss (use `--json` to tell a miss from an empty value, and for binary values). A
+    /// miss does not stop the batch; the first error does, with its exit code. A memory://
+    /// store lives for the whole batch.
+    #[command(after_help = "Example: printf 'set k v\\nget k\\nincr n 5\\n' | cachectl --url memory:// batch")]
+    Batch,
     /// Generate load on the store and print throughput, latency percentiles and hit ratio.
     #[command(after_long_help = BENCH_EXAMPLES)]
     Bench(Bench),

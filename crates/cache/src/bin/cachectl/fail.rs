@@ -65,6 +65,13 @@ impl Failure {
         Failure { code, message: format!("registry {}: {}", dir.display(), chain(error)) }
     }
 
+    /// Says where this happened, before the message (`batch line 3: ...`).
+    #[must_use]
+    pub(crate) fn context(mut self, place: &str) -> Self {
+        self.message = format!("{place}: {}", self.message);
+        self
+    }
+
     /// Prints the message and gives the exit code.
     pub(crate) fn report(self) -> ExitCode {
         eprintln!("cachectl: {}", self.message);

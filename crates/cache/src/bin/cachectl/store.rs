@@ -1,36 +1,84 @@
 //! The store commands: get, set, add, del, has, incr, clear, stats.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cache::{Bytes, Cache, Ttl};
 use serde_json::json;
 
-use crate::args::{Command, TtlArg, Write as WriteArgs};
+use clap::Parser;
+
+use crate::args::{Cli, Command, TtlArg, Write as WriteArgs};
 use crate::fail::{Exit, Failure};
 use crate::interrupt::ctrl_c;
 use crate::open::open;
 use crate::output::{json_line, json_value, line, stdout_bytes, with};
 
 pub(crate) async fn run(url: &Option<String>, command: Command, json: bool) -> Result<Exit, Failure> {
+    if matches!(command, Command::Batch) {
+        return batch(url, json).await;
+    }
     // Read stdin before touching the store, so a failing pipe never half-writes anything.
     let input = match &command {
         Command::Set(write) | Command::Add(write) => Some(value_of(write)?),
         _ => None,
     };
-    let (store, name) = open(url.as_deref()).await?;
-    let store = Store { cache: store, name, json };
-    match command {
-        Command::Get { key } => store.get(&key).await,
-        Command::Set(write) => store.set(&write.key, input.unwrap_or_default(), ttl_of(&write)).await,
-        Command::Add(write) => store.add(&write.key, input.unwrap_or_default(), ttl_of(&write)).await,
-        Command::Del { keys } => store.del(&keys).await,
-        Command::Has { key } => store.has(&key).await,
-        Command::Incr { key, delta } => store.incr(&key, delta).await,
-        Command::Clear { yes } => store.clear(yes).await,
-        Command::Stats => store.stats(),
-        Command::Bench(_) | Command::Registry(_) => Err(Failure::other("internal: not a store command")),
+    let (cache, name) = open(url.as_deref()).await?;
+    Store { cache, name, json, batch: false }.execute(command, input).await
+}
+
+/// `batch`: store commands from stdin, one per line, on one open store.
+async fn batch(url: &Option<String>, json: bool) -> Result<Exit, Failure> {
+    let (cache, name) = open(url.as_deref()).await?;
+    for (index, line) in std::io::stdin().lock().lines().enumerate() {
+        let number = index + 1;
+        let at_line = |failure: Failure| failure.context(&format!("batch line {number}"));
+        let line = line.map_err(|error| Failure::other(format!("batch: reading stdin: {error}")))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let command = batch_command(line).map_err(at_line)?;
+        let json = json || command.0;
+        let store = Store { cache: Arc::clone(&cache), name: name.clone(), json, batch: true };
+        let value = match &command.1 {
+            Command::Set(write) | Command::Add(write) => {
+                write.value.as_deref().map(|value| Bytes::copy_from_slice(value.as_bytes()))
+            }
+            _ => None,
+        };
+        match store.execute(command.1, value).await.map_err(at_line)? {
+            // A miss is an answer; the next line still runs.
+            Exit::Done | Exit::Miss => {}
+        }
+    }
+    Ok(Exit::Done)
+}
+
+/// One batch line as a command (and whether it asked for `--json`), or why it cannot run.
+fn batch_command(line: &str) -> Result<(bool, Command), Failure> {
+    let Some(words) = shlex::split(line) else {
+        return Err(Failure::usage("unbalanced quotes"));
+    };
+    if words.iter().any(|word| word == "--url" || word.starts_with("--url=")) {
+        return Err(Failure::usage("--url is given once, for the whole batch"));
+    }
+    let cli = Cli::try_parse_from(std::iter::once("cachectl".to_owned()).chain(words)).map_err(|error| {
+        // clap's first line says what is wrong; the rest is usage help meant for a terminal.
+        let text = error.to_string();
+        let first = text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
+        Failure::usage(first)
+    })?;
+    match &cli.command {
+        Command::Set(write) | Command::Add(write) if matches!(write.value.as_deref(), None | Some("-")) => {
+            Err(Failure::usage("in a batch the value is an argument: stdin holds the commands"))
+        }
+        Command::Clear { yes: false } => Err(Failure::usage("in a batch, clear needs --yes")),
+        Command::Bench(_) | Command::Registry(_) | Command::Batch => {
+            Err(Failure::usage("only store commands (get set add del has incr clear stats) run in a batch"))
+        }
+        _ => Ok((cli.json, cli.command)),
     }
 }
 
@@ -68,9 +116,27 @@ struct Store {
     /// The URL without secrets, for messages.
     name: String,
     json: bool,
+    /// In a batch a raw `get` value ends with a newline, so results stay apart.
+    batch: bool,
 }
 
 impl Store {
+    async fn execute(&self, command: Command, input: Option<Bytes>) -> Result<Exit, Failure> {
+        match command {
+            Command::Get { key } => self.get(&key).await,
+            Command::Set(write) => self.set(&write.key, input.unwrap_or_default(), ttl_of(&write)).await,
+            Command::Add(write) => self.add(&write.key, input.unwrap_or_default(), ttl_of(&write)).await,
+            Command::Del { keys } => self.del(&keys).await,
+            Command::Has { key } => self.has(&key).await,
+            Command::Incr { key, delta } => self.incr(&key, delta).await,
+            Command::Clear { yes } => self.clear(yes).await,
+            Command::Stats => self.stats(),
+            Command::Bench(_) | Command::Registry(_) | Command::Batch => {
+                Err(Failure::other("internal: not a store command"))
+            }
+        }
+    }
+
     fn failed(&self, operation: &str, error: &cache::Error) -> Failure {
         Failure::store(&self.name, operation, error)
     }
@@ -78,11 +144,23 @@ impl Store {
     async fn get(&self, key: &str) -> Result<Exit, Failure> {
         let value = self.cache.get(key).await.map_err(|error| self.failed("get", &error))?;
         match (value, self.json) {
-            (Some(value), false) => stdout_bytes(&value).map(|()| Exit::Done),
+            (Some(value), false) => {
+                stdout_bytes(&value)?;
+                if self.batch {
+                    stdout_bytes(b"\n")?;
+                }
+                Ok(Exit::Done)
+            }
             (Some(value), true) => {
                 json_line(&with(json!({"key": key, "found": true}), json_value(&value))).map(|()| Exit::Done)
             }
-            (None, false) => Ok(Exit::Miss),
+            (None, false) => {
+                // One line per `get` keeps a batch's results aligned with its commands.
+                if self.batch {
+                    stdout_bytes(b"\n")?;
+                }
+                Ok(Exit::Miss)
+            }
             (None, true) => json_line(&json!({"key": key, "found": false})).map(|()| Exit::Miss),
         }
     }
