@@ -29,6 +29,7 @@
 //!   behaviour and the [`conformance_tests!`] macro that runs them all on a store.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 mod cache;
 mod capabilities;
@@ -46,7 +47,7 @@ pub use crate::cache::{Cache, format_integer, parse_integer};
 pub use crate::capabilities::Capabilities;
 pub use crate::codec::{Codec, CodecError, Json, Postcard};
 pub use crate::error::{Error, ErrorKind, Result};
-pub use crate::ext::{CacheExt, Typed};
+pub use crate::ext::{BoxError, CacheExt, Typed};
 pub use crate::ttl::Ttl;
 
 /// Re-exported so stores and callers name the same `Bytes` and `async_trait`.

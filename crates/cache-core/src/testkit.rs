@@ -35,7 +35,44 @@ use tokio::sync::Barrier;
 
 use crate::{Cache, CacheExt, Error, ErrorKind, Postcard, Result, Ttl};
 
+pub mod fault;
+
 /// How the suite gets caches from a store.
+///
+/// ```
+/// use cache_core::testkit::{self, Harness};
+/// use cache_memory::MemoryCache;
+///
+/// struct MemoryHarness {
+///     store: MemoryCache,
+/// }
+///
+/// impl Harness for MemoryHarness {
+///     type Cache = MemoryCache;
+///
+///     async fn isolated() -> Self {
+///         MemoryHarness { store: MemoryCache::new(10_000).expect("a valid capacity") }
+///     }
+///
+///     async fn open(&self, prefix: &str) -> MemoryCache {
+///         self.store.with_prefix(prefix)
+///     }
+/// }
+///
+/// // `cache_core::conformance_tests!(MemoryHarness);` in `tests/conformance.rs` makes
+/// // every behaviour a test; one behaviour can also be run by hand:
+/// testkit::block_on(async {
+///     let harness = MemoryHarness::isolated().await;
+///     let cache = harness.open(&testkit::unique_prefix()).await;
+///     testkit::set_get(&cache).await;
+///     // Behaviours that need several handles take an opener: prefix -> cache.
+///     testkit::prefixes_are_literal(|prefix: String| {
+///         let store = harness.store.clone();
+///         async move { store.with_prefix(prefix) }
+///     })
+///     .await;
+/// });
+/// ```
 pub trait Harness: Sized + Send + Sync + 'static {
     /// The store's cache type.
     type Cache: Cache + 'static;
@@ -55,6 +92,11 @@ pub trait Harness: Sized + Send + Sync + 'static {
 ///
 /// # Panics
 /// When the runtime cannot be built; this is test support, not library code.
+///
+/// ```
+/// let answer = cache_core::testkit::block_on(async { 6 * 7 });
+/// assert_eq!(answer, 42);
+/// ```
 pub fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -65,6 +107,12 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// A prefix no other test in any process uses, such as `t1f3a-18c0e2b1a9-0:`.
+///
+/// ```
+/// let (first, second) = (cache_core::testkit::unique_prefix(), cache_core::testkit::unique_prefix());
+/// assert_ne!(first, second);
+/// assert!(first.ends_with(':'));
+/// ```
 pub fn unique_prefix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |since| since.as_nanos());
@@ -107,6 +155,8 @@ macro_rules! conformance_tests {
                 hostile_keys,
                 clear_removes_every_entry,
                 get_or_insert_loads_once,
+                get_or_insert_shares_failures_and_survives_cancellation,
+                get_or_insert_as_is_typed,
                 long_ttls_are_kept,
                 get_many_answers_in_order,
             }
@@ -819,4 +869,118 @@ pub async fn get_or_insert_loads_once<C: Cache + ?Sized + 'static>(cache: &Arc<C
         .await
         .expect("second load");
     assert_eq!(value, bytes("recovered"));
+}
+
+/// When a load fails while others wait, the loading caller gets `LoaderFailed` with its
+/// loader's error as `source()`, each waiter gets `LoaderFailed` saying another caller's
+/// load failed with that message once, and every error names the key. When the loading
+/// caller is cancelled, a waiter takes over and loads; nothing waits forever.
+pub async fn get_or_insert_shares_failures_and_survives_cancellation<C: Cache + ?Sized + 'static>(cache: &Arc<C>) {
+    const WAITERS: usize = 4;
+    let started = Arc::new(tokio::sync::Notify::new());
+    let leader = {
+        let (cache, started) = (Arc::clone(cache), Arc::clone(&started));
+        tokio::spawn(async move {
+            cache
+                .get_or_insert_with("failing", Ttl::Never, || async move {
+                    started.notify_one();
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Err::<Bytes, _>(LoadFailed)
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    let mut waiters = tokio::task::JoinSet::new();
+    for _ in 0..WAITERS {
+        let cache = Arc::clone(cache);
+        waiters.spawn(async move {
+            cache.get_or_insert_with("failing", Ttl::Never, || async { Ok::<_, LoadFailed>(bytes("not me")) }).await
+        });
+    }
+    let own = leader.await.expect("the loading task");
+    let own = expect_kind(own, ErrorKind::LoaderFailed, "the caller whose loader failed");
+    assert_eq!(own.key(), Some("\"failing\""), "the loader's error must name the key: {own}");
+    assert_eq!(std::error::Error::source(&own).map(ToString::to_string).as_deref(), Some("the origin is down"));
+    for waited in waiters.join_all().await {
+        // A waiter that arrived after the flight ended loads on its own and succeeds.
+        match waited {
+            Ok(value) => assert_eq!(value, bytes("not me")),
+            Err(error) => {
+                assert_eq!(error.kind(), ErrorKind::LoaderFailed, "a waiter's error: {error}");
+                let message = error.to_string();
+                assert!(message.contains("\"failing\""), "a waiter's error must name the key: {message}");
+                assert!(message.contains("another caller"), "a waiter's error must say whose load failed: {message}");
+                assert_eq!(message.matches("the origin is down").count(), 1, "the cause once: {message}");
+            }
+        }
+    }
+
+    let started = Arc::new(tokio::sync::Notify::new());
+    let stuck = {
+        let (cache, started) = (Arc::clone(cache), Arc::clone(&started));
+        tokio::spawn(async move {
+            cache
+                .get_or_insert_with("abandoned", Ttl::Never, || async move {
+                    started.notify_one();
+                    std::future::pending::<Result<Bytes, LoadFailed>>().await
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    let waiter = {
+        let cache = Arc::clone(cache);
+        tokio::spawn(async move {
+            cache
+                .get_or_insert_with("abandoned", Ttl::Never, || async { Ok::<_, LoadFailed>(bytes("taken over")) })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stuck.abort();
+    let value = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("a waiter must take over a cancelled load, not wait forever")
+        .expect("the waiting task")
+        .expect("the waiter's own load");
+    assert_eq!(value, bytes("taken over"));
+    assert_eq!(cache.get("abandoned").await.expect("get"), Some(bytes("taken over")));
+}
+
+/// Typed get-or-compute: 20 callers of `get_or_insert_as` for one struct share one load
+/// and all get the struct; the stored bytes are its JSON, and a stored value of another
+/// shape is a `Serialization` error naming the key, not a reload.
+pub async fn get_or_insert_as_is_typed<C: Cache + ?Sized + 'static>(cache: &Arc<C>) {
+    const CALLERS: usize = 20;
+    let profile = Profile { id: 9, name: "Grace".into(), admin: false, scores: vec![1, 2], nickname: Some("G".into()) };
+    let loads = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(CALLERS));
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..CALLERS {
+        let (cache, loads, barrier, profile) =
+            (Arc::clone(cache), Arc::clone(&loads), Arc::clone(&barrier), profile.clone());
+        callers.spawn(async move {
+            barrier.wait().await;
+            cache
+                .get_or_insert_as("typed", Ttl::Never, || async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, LoadFailed>(profile)
+                })
+                .await
+                .expect("get_or_insert_as")
+        });
+    }
+    for got in callers.join_all().await {
+        assert_eq!(got, profile);
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1, "the loader must run exactly once");
+    assert_eq!(cache.get_as::<Profile>("typed").await.expect("get_as"), Some(profile));
+
+    cache.set("not-a-profile", bytes("[1, 2]"), Ttl::Never).await.expect("set");
+    let wrong = cache.get_or_insert_as("not-a-profile", Ttl::Never, || async { Err::<Profile, _>(LoadFailed) }).await;
+    let error = expect_kind(wrong, ErrorKind::Serialization, "a stored value of another shape");
+    assert!(error.to_string().contains("not-a-profile"), "the error must name the key: {error}");
+    assert!(error.to_string().contains("Profile"), "the error must name the type readably: {error}");
 }
