@@ -17,7 +17,7 @@ use crate::fail::{Exit, Failure};
 use crate::interrupt::ctrl_c;
 use crate::open::open;
 use crate::output::{json_line, stdout_bytes};
-use crate::table::Table;
+use crate::table::{Fit, Table};
 
 /// How keys are drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -371,8 +371,8 @@ impl Summary {
 /// The summary as a table: one row per figure, one column per store, so the first column can
 /// be matched by scripts (`awk '$1 == "p99(µs)"'`).
 fn render(workload: &Workload, summaries: &[Summary]) -> String {
-    let mut columns: Vec<(&'static str, bool)> = vec![("metric", false)];
-    columns.extend(summaries.iter().map(|_| ("", false)));
+    let mut columns: Vec<(&'static str, Fit)> = vec![("metric", Fit::Whole)];
+    columns.extend(summaries.iter().map(|_| ("", Fit::Whole)));
     let mut table = Table::new(&columns);
     let mut row = |metric: &str, cell: &dyn Fn(&Summary) -> String| {
         let mut cells = vec![metric.to_owned()];

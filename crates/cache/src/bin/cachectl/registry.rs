@@ -17,7 +17,7 @@ use crate::interrupt::ctrl_c;
 use crate::output::{json_line, stdout_bytes};
 use crate::size::format_size;
 use crate::store::Spinner;
-use crate::table::{Table, stdout_width};
+use crate::table::{Fit, Table, stdout_width};
 
 pub(crate) async fn run(args: RegistryArgs, json: bool) -> Result<Exit, Failure> {
     let dir = args.dir;
@@ -204,13 +204,13 @@ fn print_items(items: &[Item], json: bool) -> Result<Exit, Failure> {
         return Ok(Exit::Done);
     }
     let mut table = Table::new(&[
-        ("KEY", true),
-        ("VER", false),
-        ("STATUS", false),
-        ("SIZE", false),
-        ("CREATED", false),
-        ("URI", true),
-        ("LABEL", true),
+        ("KEY", Fit::End(12)),
+        ("VER", Fit::Whole),
+        ("STATUS", Fit::Whole),
+        ("SIZE", Fit::Whole),
+        ("CREATED", Fit::Whole),
+        ("URI", Fit::Middle(20)),
+        ("LABEL", Fit::End(8)),
     ]);
     for item in items {
         table.row(vec![
@@ -298,12 +298,12 @@ fn print_report(report: &CleanupReport, json: bool) -> Result<Exit, Failure> {
         return Ok(Exit::Done);
     }
     let mut table = Table::new(&[
-        ("KEY", true),
-        ("VER", false),
-        ("STATUS", false),
-        ("REASON", false),
-        ("SIZE", false),
-        ("URI", true),
+        ("KEY", Fit::End(12)),
+        ("VER", Fit::Whole),
+        ("STATUS", Fit::Whole),
+        ("REASON", Fit::Whole),
+        ("SIZE", Fit::Whole),
+        ("URI", Fit::Middle(20)),
     ]);
     for removed in &report.removed {
         table.row(vec![
