@@ -44,14 +44,20 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+mod instrumented;
 mod open;
 mod schemes;
+mod tiered;
 
+pub use crate::instrumented::{
+    DEFAULT_SAMPLE_EVERY, Instrumented, Latency, Operation, OperationStats, Stats, StatsSnapshot,
+};
 pub use crate::open::{CACHE_URL, COMMON_KEYS, OpenFuture, OpenOptions, StoreUrl, from_env, open, open_with};
+pub use crate::tiered::{DEFAULT_NEAR_TTL_CAP, Tiered};
 
 #[doc(inline)]
 pub use cache_core::{
-    Bytes, Cache, CacheExt, Capabilities, Codec, Error, ErrorKind, Json, Postcard, Result, Ttl, Typed,
+    Bytes, Cache, CacheExt, Capabilities, Codec, Error, ErrorKind, Json, Postcard, Result, Ttl, Typed, async_trait,
 };
 
 #[cfg(feature = "memory")]
