@@ -38,7 +38,7 @@ Errors go to stderr and name the store, the operation and the cause.";
     The store comes from --url or the CACHE_URL environment variable: memory://, \
     file:///abs/path, redis://host:port/db, memcache://h1:p1,h2:p2, dynamodb://table, \
     mongodb://host:port/db (each where its cargo feature is built in), with `prefix` and `ttl` \
-    query settings on every scheme. A memory:// store lives only as long as one command.")]
+    query settings on every scheme. A memory:// store lives only as long as one command (or one `batch`).")]
 pub(crate) struct Cli {
     /// The store, e.g. `memory://`, `file:///var/cache/app?prefix=web:`, `redis://127.0.0.1:6379/0`.
     #[arg(long, global = true, env = "CACHE_URL", hide_env_values = true, value_name = "URL")]
