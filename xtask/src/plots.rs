@@ -55,6 +55,9 @@ pub(crate) fn run(plan: &Plan) -> Result<Vec<PathBuf>> {
             return Err(format!("{}: no hit-ratio table from the memory simulator in it", sim.display()));
         }
         charts.insert("memory_hit_ratio".to_owned(), panels);
+        if let Some(panel) = footprint_panel(&text) {
+            charts.insert("memory_footprint".to_owned(), vec![panel]);
+        }
     }
     if charts.is_empty() {
         return Err(format!(
@@ -220,6 +223,37 @@ fn hit_ratio_panels(text: &str) -> Vec<Panel> {
     panels
 }
 
+/// The simulator's memory table: `| cache | entries held | bytes per entry | ... |`, drawn as
+/// one panel of bytes per entry.
+fn footprint_panel(text: &str) -> Option<Panel> {
+    let mut column = None;
+    let mut bars = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if !line.starts_with('|') {
+            if !bars.is_empty() {
+                break;
+            }
+            column = None;
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.first() == Some(&"cache") {
+            column = cells.iter().position(|cell| *cell == "bytes per entry");
+            continue;
+        }
+        let Some(column) = column else { continue };
+        if let (Some(name), Some(Ok(value))) = (cells.first(), cells.get(column).map(|cell| cell.parse::<f64>())) {
+            bars.push(Bar { label: (*name).to_owned(), value });
+        }
+    }
+    (!bars.is_empty()).then(|| Panel {
+        title: "heap bytes per entry at 1M entries (key and value included)".to_owned(),
+        unit: "B".to_owned(),
+        higher_is_better: false,
+        bars,
+    })
+}
+
 const WIDTH: f64 = 900.0;
 const LABEL_WIDTH: f64 = 250.0;
 const BAR_AREA: f64 = 520.0;
@@ -372,6 +406,20 @@ mod tests {
         let labels: Vec<&str> = panels[0].bars.iter().map(|bar| bar.label.as_str()).collect();
         assert_eq!(labels, ["S3-FIFO", "moka", "Bélády (optimal)"]);
         assert_eq!(panels[1].bars[2].value, 91.77);
+    }
+
+    #[test]
+    fn the_simulator_memory_table_becomes_one_panel() {
+        let text = "| cache | entries held | bytes per entry | overhead per entry |\n|---|---|---|---|\n\
+                    | memory S3Fifo | 997107 | 159.1 | 117.3 |\n| moka | 1000000 | 339.1 | 297.2 |\n\n\
+                    | trace | cache size | moka |\n|---|---|---|\n| Zipf 1.0 | 1% | 65.28 |\n";
+        let panel = footprint_panel(text).expect("a panel");
+        assert_eq!(
+            panel.bars,
+            [Bar { label: "memory S3Fifo".into(), value: 159.1 }, Bar { label: "moka".into(), value: 339.1 }]
+        );
+        assert!(!panel.higher_is_better);
+        assert!(footprint_panel("no tables here").is_none());
     }
 
     #[test]
