@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::single_flight::{self, Role};
-use crate::{Cache, Codec, Error, ErrorKind, Json, Result, Ttl};
+use crate::{Cache, Codec, Error, ErrorKind, Json, Refresh, Result, Ttl};
 
 /// The error type a loader may return when it has no error type of its own:
 /// `Ok::<_, BoxError>(value)` or `Err(BoxError::from("why"))`. Any error that converts
@@ -144,6 +144,27 @@ pub trait CacheExt: Cache {
         E: Into<BoxError> + Send,
     {
         self.with_codec(Json).get_or_insert_with(key, ttl, loader).await
+    }
+
+    /// The value under `key`, kept fresh ahead of its expiry: see [`Refresh`]. A read
+    /// late in the value's lifetime starts one background reload (per key, in this
+    /// process) and returns the current value at once; only a miss waits, for one
+    /// single-flight load. Values are stored in a small envelope that records their age;
+    /// read such keys only through this method. Called on an `Arc<dyn Cache>` or a
+    /// cloneable store; the reload runs on the current tokio runtime.
+    ///
+    /// # Errors
+    /// As [`get_or_insert_with`](CacheExt::get_or_insert_with), on a miss only; a failed
+    /// background reload keeps the current value.
+    async fn get_or_refresh_with<P, F, Fut, E>(&self, key: &str, policy: P, loader: F) -> Result<Bytes>
+    where
+        Self: Clone + Sized + 'static,
+        P: Into<Refresh> + Send,
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<Bytes, E>> + Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        crate::refresh::get_or_refresh_with(self, key, policy.into(), loader).await
     }
 }
 

@@ -36,6 +36,7 @@ mod capabilities;
 mod codec;
 mod error;
 mod ext;
+mod refresh;
 mod single_flight;
 mod ttl;
 
@@ -48,6 +49,7 @@ pub use crate::capabilities::Capabilities;
 pub use crate::codec::{Codec, CodecError, Json, Postcard};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::ext::{BoxError, CacheExt, Typed};
+pub use crate::refresh::Refresh;
 pub use crate::ttl::Ttl;
 
 /// Re-exported so stores and callers name the same `Bytes` and `async_trait`.

@@ -33,6 +33,16 @@
 //! schemes whose stores join with their features; until then `open` names the feature.
 //! `docs/backends.md` has every store's options and capabilities.
 //!
+//! # Composition
+//!
+//! - [`Tiered`]: a near store (memory) in front of a far one (Redis, files), as one cache.
+//! - [`Instrumented`]: hits, misses, sets, deletes, errors by kind and latency (p50/p99)
+//!   per operation around any store; `tracing` spans with the `tracing` feature.
+//! - [`CacheExt::get_or_refresh_with`]: refresh-ahead with stale-while-revalidate and
+//!   XFetch ([`Refresh`]).
+//! - [`memoize`]: `#[cache::memoize(store = .., ttl = "60s")]` on an async function, and
+//!   [`Memoized`] for closures.
+//!
 //! # Feature flags
 //!
 //! | feature | store | default |
@@ -40,11 +50,13 @@
 //! | `memory` | `memory::MemoryCache`: in process, sharded, bounded, per-entry TTL, eviction policies | yes |
 //! | `fs` | `fs::FsCache`: a directory of atomic, checksummed files shared by many processes; streaming values | no |
 //! | `registry` | `registry::Registry`: versioned cached files with status and typed, searchable attributes, in SQLite (not a `Cache`) | no |
+//! | `tracing` | a `tracing` span around every operation of [`Instrumented`] | no |
 //! | `cli` | the `cachectl` binary: store commands, `bench`, `registry`; turns on `memory`, `fs` and `registry`, and only it pulls in the binary's dependencies (clap, indicatif, plotters, ...) | no |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 mod instrumented;
+pub mod memo;
 mod open;
 mod schemes;
 mod tiered;
@@ -52,12 +64,53 @@ mod tiered;
 pub use crate::instrumented::{
     DEFAULT_SAMPLE_EVERY, Instrumented, Latency, Operation, OperationStats, Stats, StatsSnapshot,
 };
+pub use crate::memo::Memoized;
 pub use crate::open::{CACHE_URL, COMMON_KEYS, OpenFuture, OpenOptions, StoreUrl, from_env, open, open_with};
 pub use crate::tiered::{DEFAULT_NEAR_TTL_CAP, Tiered};
 
+/// Memoizes an async function in any [`Cache`]: a call with arguments seen before (within
+/// `ttl`) returns the stored result instead of running the function.
+///
+/// ```
+/// use std::sync::{Arc, LazyLock};
+/// use cache::{Cache, memory::MemoryCache};
+///
+/// static STORE: LazyLock<Arc<dyn Cache>> =
+///     LazyLock::new(|| Arc::new(MemoryCache::builder().build().expect("a memory store")));
+///
+/// #[cache::memoize(store = STORE, ttl = "60s", version = 2)]
+/// async fn price(item: String, quantity: u32) -> Result<u64, std::io::Error> {
+///     Ok(u64::from(quantity) * 250) // an expensive lookup
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(async {
+/// assert_eq!(price("tea".into(), 4).await?, 1000);
+/// assert_eq!(price("tea".into(), 4).await?, 1000); // from the cache
+/// # Ok::<(), std::io::Error>(())
+/// # }).expect("example");
+/// ```
+///
+/// - `store = <expr>` (required): an expression that dereferences to a [`Cache`],
+///   evaluated on each call: a `static` `LazyLock<Arc<dyn Cache>>`, a function returning
+///   `Arc<dyn Cache>`, ...
+/// - `ttl = "60s"`: a humane duration, checked at compile time; without it the store's
+///   default lifetime.
+/// - `version = 1`: part of the key; bump it when the function's results change meaning.
+/// - `cache_errors = false`: with `true`, `Err` results are stored too (`E` must be serde).
+///
+/// The key is `memo:<module path>::<name>:v<version>:<arguments as JSON>`, so every
+/// argument must be `Serialize` and the result `Serialize + DeserializeOwned`. Concurrent
+/// calls with equal arguments run the function once (single flight); errors are returned
+/// to the caller that ran the function, not cached; a failing store never fails the call
+/// (the function then runs uncached). See [`memo`] for the details and [`Memoized`] for
+/// closures. Methods taking `self` and arguments that are patterns are compile errors.
+#[doc(inline)]
+pub use cache_macros::memoize;
+
 #[doc(inline)]
 pub use cache_core::{
-    Bytes, Cache, CacheExt, Capabilities, Codec, Error, ErrorKind, Json, Postcard, Result, Ttl, Typed, async_trait,
+    Bytes, Cache, CacheExt, Capabilities, Codec, Error, ErrorKind, Json, Postcard, Refresh, Result, Ttl, Typed,
+    async_trait,
 };
 
 #[cfg(feature = "memory")]

@@ -122,3 +122,79 @@ async fn loads_are_shared_with_the_bare_store() {
     assert_eq!(wrapped.single_flight_scope(), store.single_flight_scope());
     assert_eq!(wrapped.capabilities(), store.capabilities());
 }
+
+/// Spans record the operation, the key only when asked, the value never.
+#[cfg(feature = "tracing")]
+mod spans {
+    use std::sync::Mutex;
+    use std::sync::atomic::Ordering;
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    use super::*;
+
+    /// Every field value any span or event recorded, as text.
+    #[derive(Default)]
+    struct Recorder {
+        seen: Mutex<Vec<String>>,
+        next: std::sync::atomic::AtomicU64,
+    }
+
+    struct Collect<'a>(&'a mut Vec<String>);
+
+    impl Visit for Collect<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push(format!("{}={value:?}", field.name()));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.push(format!("{}={value}", field.name()));
+        }
+    }
+
+    impl Subscriber for &'static Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let mut seen = self.seen.lock().expect("lock");
+            seen.push(format!("span {}", span.metadata().name()));
+            span.record(&mut Collect(&mut seen));
+            Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &Id, values: &Record<'_>) {
+            values.record(&mut Collect(&mut self.seen.lock().expect("lock")));
+        }
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            event.record(&mut Collect(&mut self.seen.lock().expect("lock")));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    fn recorded(log_keys: bool) -> Vec<String> {
+        let recorder: &'static Recorder = Box::leak(Box::default());
+        tracing::subscriber::with_default(recorder, || {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            runtime.block_on(async {
+                let cache = Instrumented::new(memory()).log_keys(log_keys);
+                cache.set("user:secret-key", Bytes::from_static(b"secret-value"), Ttl::Never).await.expect("set");
+                cache.incr("user:secret-key", 1).await.expect_err("not an integer");
+            });
+        });
+        recorder.seen.lock().expect("lock").clone()
+    }
+
+    #[test]
+    fn keys_only_when_asked_and_values_never() {
+        let quiet = recorded(false);
+        assert!(quiet.iter().any(|line| line == "operation=set"), "{quiet:?}");
+        assert!(quiet.iter().any(|line| line == "kind=NotAnInteger"), "the failure is logged with its kind: {quiet:?}");
+        assert!(!quiet.iter().any(|line| line.contains("secret")), "nothing about the key or value: {quiet:?}");
+        let keyed = recorded(true);
+        assert!(keyed.iter().any(|line| line == "key=user:secret-key"), "{keyed:?}");
+        assert!(!keyed.iter().any(|line| line.contains("secret-value")), "never the value: {keyed:?}");
+    }
+}
