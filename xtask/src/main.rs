@@ -4,11 +4,13 @@
 //!   against real servers this task provisions, starts and stops.
 //! - `cargo xtask servers up [NAME...]` / `down` / `list`: the same servers for manual work.
 //! - `cargo xtask bench [ARGS]`: the criterion benches.
+//! - `cargo xtask plots`: SVG charts of the last bench run for docs/benchmarks.md.
 //!
 //! The servers, and which crate needs which, are listed in one table: `servers.rs`.
 
 mod launch;
 mod net;
+mod plots;
 mod servers;
 mod state;
 
@@ -35,6 +37,10 @@ commands:
   servers down             stop the servers `servers up` started
   servers list             the known servers, the crate that needs each, and their variables
   bench [ARGS...]          cargo bench -p benches [ARGS...]
+  plots [--sim FILE] [--out DIR]
+                           SVG charts from the last bench run (target/criterion) and from the
+                           memory simulator's saved output (default target/memory_sim.md, if
+                           present) into DIR (default docs/plots)
   help                     this message
 ";
 
@@ -49,6 +55,7 @@ fn main() -> ExitCode {
         ["bench", rest @ ..] => {
             Paths::find().and_then(|paths| cargo(&paths, "bench", &[&["bench", "-p", "benches"], rest]))
         }
+        ["plots", rest @ ..] => Paths::find().and_then(|paths| plots(&paths, rest)),
         ["help" | "-h" | "--help"] => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -137,6 +144,29 @@ fn cargo_with_env(paths: &Paths, step: &str, args: &[&[&str]], env: &[(String, S
         .status()
         .map_err(|error| format!("{step}: cannot run {}: {error}", cargo.to_string_lossy()))?;
     if status.success() { Ok(()) } else { Err(format!("{step} failed ({status})")) }
+}
+
+fn plots(paths: &Paths, args: &[&str]) -> Result<()> {
+    let target = paths.xtask.parent().map_or_else(|| paths.root.join("target"), Path::to_path_buf);
+    let default_sim = target.join("memory_sim.md");
+    let mut plan = plots::Plan {
+        criterion: target.join("criterion"),
+        sim: default_sim.is_file().then_some(default_sim),
+        out: paths.root.join("docs").join("plots"),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().map(PathBuf::from).ok_or_else(|| format!("plots: {arg} needs a value"));
+        match *arg {
+            "--sim" => plan.sim = Some(value()?),
+            "--out" => plan.out = value()?,
+            other => return Err(format!("plots: unknown argument `{other}`\n\n{USAGE}")),
+        }
+    }
+    for path in plots::run(&plan)? {
+        println!("{}", path.display());
+    }
+    Ok(())
 }
 
 fn test(paths: &Paths) -> Result<()> {

@@ -33,6 +33,16 @@
 //! schemes whose stores join with their features; until then `open` names the feature.
 //! `docs/backends.md` has every store's options and capabilities.
 //!
+//! # Composition
+//!
+//! - [`Tiered`]: a near store (memory) in front of a far one (Redis, files), as one cache.
+//! - [`Instrumented`]: hits, misses, sets, deletes, errors by kind and latency (p50/p99)
+//!   per operation around any store; `tracing` spans with the `tracing` feature.
+//! - [`CacheExt::get_or_refresh_with`]: refresh-ahead with stale-while-revalidate and
+//!   XFetch ([`Refresh`]).
+//! - [`memoize`]: `#[cache::memoize(store = .., ttl = "60s")]` on an async function, and
+//!   [`Memoized`] for closures.
+//!
 //! # Feature flags
 //!
 //! | feature | store | default |
@@ -40,6 +50,8 @@
 //! | `memory` | `memory::MemoryCache`: in process, sharded, bounded, per-entry TTL, eviction policies | yes |
 //! | `fs` | `fs::FsCache`: a directory of atomic, checksummed files shared by many processes; streaming values | no |
 //! | `registry` | `registry::Registry`: versioned cached files with status and typed, searchable attributes, in SQLite (not a `Cache`) | no |
+//! | `tracing` | a `tracing` span around every operation of [`Instrumented`] | no |
+//! | `cli` | the `cachectl` binary: store commands, `bench`, `registry`; turns on `memory`, `fs` and `registry`, and only it pulls in the binary's dependencies (clap, indicatif, plotters, ...) | no |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 

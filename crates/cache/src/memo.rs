@@ -9,8 +9,8 @@
 //!   [`get_or_insert_with`](crate::CacheExt::get_or_insert_with)).
 //! - **Errors are returned, not cached**: an `Err` goes back to the caller that ran the
 //!   function; a caller that waited on it runs the function itself. With
-//!   `cache_errors` (`#[memoize(cache_errors = true)]`, [`Memoized::cache_errors`]) the
-//!   whole `Result` is stored, errors included (`E` must then be serde too).
+//!   `#[memoize(cache_errors = true)]` the whole `Result` is stored, errors included (`E`
+//!   must then be serde too); [`Memoized`] never stores errors.
 //! - **The cache is an optimization, never a new failure**: the function's signature has
 //!   no room for a store error, so when the store fails (unreachable, a stored value that
 //!   no longer decodes, arguments that do not serialize) the function runs uncached
