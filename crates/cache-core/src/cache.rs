@@ -30,6 +30,40 @@ use crate::{Capabilities, Result, Ttl};
 ///
 /// `docs/semantics.md` has the full table; the `testkit` feature's conformance suite is
 /// its executable form, and every store passes it against the real thing.
+///
+/// # Example
+///
+/// Code written against `dyn Cache` runs on any store; here, an in-process one:
+///
+/// ```
+/// use std::sync::Arc;
+/// use cache_core::{Bytes, Cache, ErrorKind, Ttl};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache: Arc<dyn Cache> = Arc::new(cache_memory::MemoryCache::new(1_000)?);
+///
+/// cache.set("user:7", Bytes::from("Ada"), Ttl::secs(60)).await?;
+/// assert_eq!(cache.get("user:7").await?, Some(Bytes::from("Ada")));
+/// assert!(!cache.add("user:7", Bytes::from("Grace"), Ttl::Never).await?, "add never overwrites");
+///
+/// assert_eq!(cache.incr("visits", 1).await?, 1);
+/// assert_eq!(cache.incr("visits", 41).await?, 42);
+/// assert_eq!(cache.get("visits").await?, Some(Bytes::from("42")), "integers are decimal text");
+/// let error = cache.incr("user:7", 1).await.unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::NotAnInteger);
+///
+/// cache.set_many(&[("a", Bytes::from("1")), ("b", Bytes::from("2"))], Ttl::Default).await?;
+/// assert_eq!(cache.get_many(&["a", "nope", "b"]).await?, [Some(Bytes::from("1")), None, Some(Bytes::from("2"))]);
+/// assert_eq!(cache.delete_many(&["a", "b", "nope"]).await?, 2);
+///
+/// if cache.capabilities().clear {
+///     cache.clear().await?;
+/// }
+/// assert!(!cache.has("user:7").await?);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait Cache: Debug + Send + Sync {
     /// The value under `key`, or `None` if it is missing or expired.
@@ -200,7 +234,12 @@ pub fn parse_integer(value: &[u8]) -> Option<i64> {
     if negative { Some(negated) } else { negated.checked_neg() }
 }
 
-/// Encodes an integer the way `incr` stores it.
+/// Encodes an integer the way `incr` stores it: its canonical decimal text, which
+/// [`parse_integer`] reads back.
+///
+/// ```
+/// assert_eq!(&cache_core::format_integer(-42)[..], b"-42");
+/// ```
 pub fn format_integer(value: i64) -> Bytes {
     Bytes::from(value.to_string())
 }

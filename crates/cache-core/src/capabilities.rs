@@ -10,6 +10,22 @@ use std::time::Duration;
 ///
 /// The struct is `#[non_exhaustive]`: stores start from [`Capabilities::default()`]
 /// (everything possible, no limits) and change the fields that differ.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::Capabilities;
+///
+/// // How a store with memcached's limits describes itself.
+/// let mut capabilities = Capabilities::default();
+/// capabilities.max_value_len = Some(1024 * 1024);
+/// capabilities.ttl_resolution = Duration::from_secs(1);
+/// capabilities.shared_between_processes = true;
+///
+/// // How a caller consults it before writing a large value.
+/// assert!(capabilities.fits(1000));
+/// assert!(!capabilities.fits(2 * 1024 * 1024));
+/// assert!(Capabilities::default().fits(usize::MAX), "no limit by default");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {

@@ -10,6 +10,18 @@ use serde::de::DeserializeOwned;
 ///
 /// Pick one with [`CacheExt::with_codec`](crate::CacheExt::with_codec); the plain
 /// `get_as`/`set_as` use [`Json`].
+///
+/// ```
+/// use cache_core::{Codec, Json, Postcard};
+///
+/// let point = (3_i32, -4_i32);
+/// assert_eq!(&Json.encode(&point)?[..], b"[3,-4]");
+/// let compact = Postcard.encode(&point)?;
+/// assert!(compact.len() < 4);
+/// assert_eq!(Postcard.decode::<(i32, i32)>(&compact)?, point);
+/// assert!(Json.decode::<(i32, i32)>(b"not json").is_err());
+/// # Ok::<(), cache_core::CodecError>(())
+/// ```
 pub trait Codec: Debug + Send + Sync {
     /// The name used in error messages, such as `"json"`.
     fn name(&self) -> &'static str;
@@ -22,11 +34,26 @@ pub trait Codec: Debug + Send + Sync {
 }
 
 /// Why a codec failed; the source of an [`ErrorKind::Serialization`](crate::ErrorKind::Serialization) error.
+///
+/// ```
+/// use cache_core::{Codec, CodecError, Json};
+///
+/// let error: CodecError = Json.decode::<u8>(b"300").unwrap_err();
+/// assert!(error.to_string().contains("invalid value: integer `300`"), "{error}");
+/// ```
 pub type CodecError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// JSON through `serde_json`: readable, and integers are decimal ASCII, so a value
 /// written by `incr` reads back as an `i64` and one written by `set_as(&5_i64)` can be
 /// incremented.
+///
+/// ```
+/// use cache_core::{Codec, Json};
+///
+/// assert_eq!(&Json.encode(&42_i64)?[..], b"42", "the text incr reads and writes");
+/// assert_eq!(Json.decode::<Vec<String>>(br#"["a","b"]"#)?, ["a", "b"]);
+/// # Ok::<(), cache_core::CodecError>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json;
 
@@ -46,6 +73,15 @@ impl Codec for Json {
 
 /// Compact binary through `postcard`: smaller and faster than JSON, not self-describing.
 /// Its integers are varints, not decimal text: do not mix it with `incr` on one key.
+///
+/// ```
+/// use cache_core::{Codec, Postcard};
+///
+/// let bytes = Postcard.encode(&("Ada", 36_u8))?;
+/// assert_eq!(&bytes[..], b"\x03Ada\x24");
+/// assert_eq!(Postcard.decode::<(String, u8)>(&bytes)?, ("Ada".to_owned(), 36));
+/// # Ok::<(), cache_core::CodecError>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Postcard;
 

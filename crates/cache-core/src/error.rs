@@ -4,12 +4,40 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 
-/// `Result` with this crate's [`Error`].
+/// `Result` with this crate's [`Error`]: `cache_core::Result<T>` is
+/// `std::result::Result<T, cache_core::Error>`.
+///
+/// ```
+/// fn parse_port(text: &str) -> cache_core::Result<u16> {
+///     text.parse().map_err(|source| {
+///         cache_core::Error::new(cache_core::ErrorKind::InvalidConfig, "redis", "build").with_source(source)
+///     })
+/// }
+/// assert_eq!(parse_port("6379").ok(), Some(6379));
+/// assert!(parse_port("http").is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, in terms a caller can act on.
 ///
 /// A miss is never an error: it is `Ok(None)`.
+///
+/// ```
+/// use cache_core::{Error, ErrorKind};
+///
+/// /// Whether to retry a failed call, or give up and report it.
+/// fn should_retry(error: &Error) -> bool {
+///     match error.kind() {
+///         ErrorKind::Unavailable | ErrorKind::Timeout => true,
+///         // Bad input or configuration: retrying gives the same answer.
+///         _ => false,
+///     }
+/// }
+///
+/// assert!(should_retry(&Error::new(ErrorKind::Timeout, "redis", "get")));
+/// assert!(!should_retry(&Error::new(ErrorKind::ValueTooLarge, "memcached", "set")));
+/// assert_eq!(should_retry(&Error::new(ErrorKind::Unavailable, "redis", "get")), ErrorKind::Unavailable.is_temporary());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -68,8 +96,26 @@ impl fmt::Display for ErrorKind {
 /// came from, what that layer knows, and the underlying cause as [`source()`](StdError::source).
 ///
 /// `Display` says only what this layer knows, for example
-/// `redis get: store unavailable: connecting to 127.0.0.1:6379`; the driver's own
+/// `redis get "user:7": store unavailable: connecting to 127.0.0.1:6379`; the driver's own
 /// message is reached through `source()`, never pasted in twice.
+///
+/// Stores build one like this (callers read it through the accessors):
+///
+/// ```
+/// use std::error::Error as _;
+/// use cache_core::{Error, ErrorKind};
+///
+/// let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+/// let error = Error::new(ErrorKind::Unavailable, "redis", "get")
+///     .with_key("user:7")
+///     .with_context("connecting to 127.0.0.1:6379")
+///     .with_source(refused);
+///
+/// assert_eq!(error.to_string(), r#"redis get "user:7": store unavailable: connecting to 127.0.0.1:6379"#);
+/// assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("connection refused"));
+/// assert!(error.is_temporary());
+/// assert_eq!((error.backend(), error.operation(), error.key()), ("redis", "get", Some(r#""user:7""#)));
+/// ```
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,

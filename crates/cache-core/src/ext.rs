@@ -15,6 +15,19 @@ use crate::{Cache, Codec, Error, ErrorKind, Json, Result, Ttl};
 /// The error type a loader may return when it has no error type of its own:
 /// `Ok::<_, BoxError>(value)` or `Err(BoxError::from("why"))`. Any error that converts
 /// into it (every `std::error::Error + Send + Sync`, `anyhow::Error`, a `String`) works too.
+///
+/// ```
+/// use cache_core::{BoxError, Bytes};
+///
+/// async fn load(id: u32) -> Result<Bytes, BoxError> {
+///     if id == 0 {
+///         return Err("id 0 does not exist".into());
+///     }
+///     let parsed: u64 = "42".parse()?; // any std error converts with `?`
+///     Ok(Bytes::from(format!("{id}:{parsed}")))
+/// }
+/// # let _ = load(1);
+/// ```
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Typed values and get-or-compute, for every [`Cache`] (including `dyn Cache`).
@@ -234,6 +247,35 @@ fn waiter_error(failure: &Error, key: &str) -> Error {
 }
 
 /// A typed view of a cache through one [`Codec`]; made by [`CacheExt::with_codec`].
+///
+/// ```
+/// use cache_core::{CacheExt, Postcard, Ttl};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// struct Session {
+///     user: u64,
+///     roles: Vec<String>,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache = cache_memory::MemoryCache::new(1_000)?;
+/// let sessions = cache.with_codec(Postcard);
+/// let session = Session { user: 7, roles: vec!["admin".into()] };
+/// sessions.set("session:abc", &session, Ttl::secs(1800)).await?;
+/// assert_eq!(sessions.get::<Session>("session:abc").await?, Some(session));
+/// assert!(!sessions.add("session:abc", &Session { user: 8, roles: vec![] }, Ttl::Never).await?);
+///
+/// let loaded: Session = sessions
+///     .get_or_insert_with("session:new", Ttl::secs(60), || async {
+///         Ok::<_, cache_core::BoxError>(Session { user: 9, roles: vec![] })
+///     })
+///     .await?;
+/// assert_eq!(loaded.user, 9);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Typed<'a, C: ?Sized, K> {
     cache: &'a C,

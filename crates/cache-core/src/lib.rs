@@ -29,6 +29,7 @@
 //!   behaviour and the [`conformance_tests!`] macro that runs them all on a store.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 mod cache;
 mod capabilities;

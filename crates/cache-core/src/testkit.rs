@@ -38,6 +38,41 @@ use crate::{Cache, CacheExt, Error, ErrorKind, Postcard, Result, Ttl};
 pub mod fault;
 
 /// How the suite gets caches from a store.
+///
+/// ```
+/// use cache_core::testkit::{self, Harness};
+/// use cache_memory::MemoryCache;
+///
+/// struct MemoryHarness {
+///     store: MemoryCache,
+/// }
+///
+/// impl Harness for MemoryHarness {
+///     type Cache = MemoryCache;
+///
+///     async fn isolated() -> Self {
+///         MemoryHarness { store: MemoryCache::new(10_000).expect("a valid capacity") }
+///     }
+///
+///     async fn open(&self, prefix: &str) -> MemoryCache {
+///         self.store.with_prefix(prefix)
+///     }
+/// }
+///
+/// // `cache_core::conformance_tests!(MemoryHarness);` in `tests/conformance.rs` makes
+/// // every behaviour a test; one behaviour can also be run by hand:
+/// testkit::block_on(async {
+///     let harness = MemoryHarness::isolated().await;
+///     let cache = harness.open(&testkit::unique_prefix()).await;
+///     testkit::set_get(&cache).await;
+///     // Behaviours that need several handles take an opener: prefix -> cache.
+///     testkit::prefixes_are_literal(|prefix: String| {
+///         let store = harness.store.clone();
+///         async move { store.with_prefix(prefix) }
+///     })
+///     .await;
+/// });
+/// ```
 pub trait Harness: Sized + Send + Sync + 'static {
     /// The store's cache type.
     type Cache: Cache + 'static;
@@ -57,6 +92,11 @@ pub trait Harness: Sized + Send + Sync + 'static {
 ///
 /// # Panics
 /// When the runtime cannot be built; this is test support, not library code.
+///
+/// ```
+/// let answer = cache_core::testkit::block_on(async { 6 * 7 });
+/// assert_eq!(answer, 42);
+/// ```
 pub fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -67,6 +107,12 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 /// A prefix no other test in any process uses, such as `t1f3a-18c0e2b1a9-0:`.
+///
+/// ```
+/// let (first, second) = (cache_core::testkit::unique_prefix(), cache_core::testkit::unique_prefix());
+/// assert_ne!(first, second);
+/// assert!(first.ends_with(':'));
+/// ```
 pub fn unique_prefix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |since| since.as_nanos());

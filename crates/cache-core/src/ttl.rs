@@ -12,6 +12,23 @@ use std::time::{Duration, Instant, SystemTime};
 ///   `After(Duration::ZERO)` lives for the shortest time the store can express, never
 ///   forever.
 /// - A duration too large to represent as a point in time means "never expires".
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::Ttl;
+///
+/// assert_eq!(Ttl::secs(90), Ttl::After(Duration::from_secs(90)));
+/// assert_eq!(Ttl::from(Duration::from_millis(1500)), Ttl::millis(1500));
+/// assert_eq!(Ttl::from(None::<Duration>), Ttl::Never);
+///
+/// // What a store does with each: `Default` takes the store's configured lifetime.
+/// let store_default = Some(Duration::from_secs(300));
+/// assert_eq!(Ttl::Default.lifetime(store_default), store_default);
+/// assert_eq!(Ttl::Never.lifetime(store_default), None);
+/// // Whole-second stores round up, never down to zero.
+/// assert_eq!(Ttl::whole_seconds(Duration::from_millis(1500)), 2);
+/// assert_eq!(Ttl::whole_seconds(Duration::ZERO), 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Ttl {
     /// The store's configured default (no expiry when the store has none).

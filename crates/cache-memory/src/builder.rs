@@ -17,6 +17,12 @@ pub(crate) type Listener = Arc<dyn Fn(&str, Bytes, RemovalCause) + Send + Sync>;
 
 /// The capacity a builder starts with: bounded, because an in-process cache without a
 /// bound is a memory leak waiting for a large keyspace.
+///
+/// ```
+/// let cache = cache_memory::MemoryCache::builder().build()?;
+/// assert_eq!(cache.max_capacity(), cache_memory::DEFAULT_MAX_CAPACITY);
+/// # Ok::<(), cache_core::Error>(())
+/// ```
 pub const DEFAULT_MAX_CAPACITY: u64 = 10_000;
 
 /// Settings for a [`MemoryCache`]; from [`MemoryCache::builder`].

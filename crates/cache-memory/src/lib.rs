@@ -41,6 +41,7 @@
 //! # }
 //! ```
 #![doc(test(attr(deny(warnings))))]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 mod builder;
 mod clock;
@@ -59,6 +60,25 @@ pub use crate::store::{MemoryCache, SyncCache};
 
 /// Why an entry left without being asked to, as told to the
 /// [eviction listener](MemoryCacheBuilder::eviction_listener).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use cache_core::Ttl;
+/// use cache_memory::{MemoryCache, RemovalCause};
+///
+/// # fn main() -> cache_core::Result<()> {
+/// let evicted = Arc::new(Mutex::new(Vec::new()));
+/// let seen = Arc::clone(&evicted);
+/// let cache = MemoryCache::builder()
+///     .max_capacity(1)
+///     .eviction_listener(move |key, _value, cause| seen.lock().unwrap().push((key.to_owned(), cause)))
+///     .build()?;
+/// cache.sync().set("first", "1".into(), Ttl::Never)?;
+/// cache.sync().set("second", "2".into(), Ttl::Never)?;
+/// assert_eq!(*evicted.lock().unwrap(), [("first".to_owned(), RemovalCause::Capacity)]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RemovalCause {

@@ -13,6 +13,17 @@ use crate::slab::{Entry, List, Slab};
 
 /// Which entry leaves when a shard is full. Expired entries always leave first,
 /// whatever the policy.
+///
+/// ```
+/// use cache_memory::{EvictionPolicy, MemoryCache};
+///
+/// # fn main() -> cache_core::Result<()> {
+/// assert_eq!(EvictionPolicy::default(), EvictionPolicy::S3Fifo);
+/// let lru = MemoryCache::builder().max_capacity(1_000).eviction_policy(EvictionPolicy::Lru).build()?;
+/// assert_eq!(lru.eviction_policy(), EvictionPolicy::Lru);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum EvictionPolicy {

@@ -7,6 +7,22 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 /// What a [`MemoryCache`](crate::MemoryCache) has done since it was built, summed over
 /// every handle to its storage. Counted per shard and per thread without locks, so a
 /// snapshot taken while others write is close but not exact.
+///
+/// ```
+/// use cache_core::Ttl;
+/// use cache_memory::MemoryCache;
+///
+/// # fn main() -> cache_core::Result<()> {
+/// let cache = MemoryCache::new(100)?;
+/// cache.sync().set("k", "v".into(), Ttl::Never)?;
+/// cache.sync().get("k");
+/// cache.sync().get("missing");
+/// let stats = cache.stats();
+/// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
+/// assert_eq!(stats.hit_ratio(), 0.5);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {

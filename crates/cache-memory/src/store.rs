@@ -62,6 +62,23 @@ struct Storage {
 /// The capacity is divided evenly between the shards, so no more than `max_capacity`
 /// entries (or weight) are ever held, and one entry may weigh at most
 /// [`max_entry_weight`](Self::max_entry_weight).
+///
+/// ```
+/// use std::sync::Arc;
+/// use cache_core::{Cache, CacheExt, Ttl};
+/// use cache_memory::MemoryCache;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache = MemoryCache::new(10_000)?;
+/// let shared: Arc<dyn Cache> = Arc::new(cache.clone());
+/// shared.set_as("config", &vec!["a", "b"], Ttl::Never).await?;
+/// // A clone is another handle to the same storage.
+/// assert_eq!(cache.get_as::<Vec<String>>("config").await?, Some(vec!["a".into(), "b".into()]));
+/// assert_eq!(cache.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct MemoryCache {
     storage: Arc<Storage>,
@@ -150,6 +167,21 @@ impl MemoryCache {
     /// A handle to the same storage whose keys live under `prefix` instead (`""` = no
     /// prefix). The stored key is `prefix + key`; `clear` through a prefixed handle removes
     /// only keys that start with its prefix, and without a prefix everything.
+    ///
+    /// ```
+    /// use cache_core::Ttl;
+    /// use cache_memory::MemoryCache;
+    ///
+    /// # fn main() -> cache_core::Result<()> {
+    /// let root = MemoryCache::new(1_000)?;
+    /// let users = root.with_prefix("users:");
+    /// users.sync().set("7", "Ada".into(), Ttl::Never)?;
+    /// assert_eq!(root.sync().get("users:7").as_deref(), Some(&b"Ada"[..]), "the full key is prefix + key");
+    /// users.sync().clear();
+    /// assert!(root.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_prefix(&self, prefix: impl Into<String>) -> MemoryCache {
         MemoryCache { storage: Arc::clone(&self.storage), prefix: prefix.into().into() }
     }
@@ -213,7 +245,8 @@ impl MemoryCache {
         self.storage.policy
     }
 
-    /// Hits, misses, inserts, evictions and expirations so far, over every handle.
+    /// Hits, misses, inserts, evictions and expirations so far, over every handle (see
+    /// [`CacheStats`] for an example).
     pub fn stats(&self) -> CacheStats {
         let (hits, misses) = self.storage.reads.sum();
         let mut stats = CacheStats { hits, misses, ..CacheStats::default() };
@@ -316,6 +349,21 @@ impl Storage {
 
 /// The synchronous API of a [`MemoryCache`], from [`MemoryCache::sync`]: the [`Cache`]
 /// operations without futures, for in-process callers. The `Cache` impl calls these.
+///
+/// ```
+/// use cache_core::Ttl;
+/// use cache_memory::MemoryCache;
+///
+/// # fn main() -> cache_core::Result<()> {
+/// let cache = MemoryCache::new(1_000)?;
+/// let direct = cache.sync();
+/// assert!(direct.add("lock", "owner-1".into(), Ttl::secs(30))?);
+/// assert!(!direct.add("lock", "owner-2".into(), Ttl::secs(30))?);
+/// assert!(direct.contains("lock"));
+/// assert!(direct.delete("lock"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SyncCache<'a> {
     cache: &'a MemoryCache,

@@ -48,6 +48,37 @@ pub enum Fault {
 
 /// A TCP proxy on a free loopback port in front of one server. Dropping it closes every
 /// connection it holds.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::testkit::fault::{Fault, FaultProxy};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use tokio::net::{TcpListener, TcpStream};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// // A server that answers every connection with "hi".
+/// let server = TcpListener::bind("127.0.0.1:0").await?;
+/// let upstream = server.local_addr()?;
+/// tokio::spawn(async move {
+///     while let Ok((mut socket, _)) = server.accept().await {
+///         let _ = socket.write_all(b"hi").await;
+///     }
+/// });
+///
+/// let proxy = FaultProxy::start(upstream).await?;
+/// let mut greeting = [0; 2];
+/// TcpStream::connect(proxy.addr()).await?.read_exact(&mut greeting).await?;
+/// assert_eq!(&greeting, b"hi");
+///
+/// proxy.set(Fault::BlackHole);
+/// let mut silent = TcpStream::connect(proxy.addr()).await?;
+/// let waited = tokio::time::timeout(Duration::from_millis(100), silent.read_exact(&mut greeting)).await;
+/// assert!(waited.is_err(), "a black hole accepts and never answers");
+/// proxy.set(Fault::None);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct FaultProxy {
     addr: SocketAddr,
@@ -197,6 +228,26 @@ pub const MARGIN: Duration = Duration::from_secs(1);
 pub const SUITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How a network store's fault tests reach its server.
+///
+/// A store's `tests/faults.rs`, in outline (`RedisCache` and its builder stand for the
+/// store's own types):
+///
+/// ```text
+/// struct RedisFaults;
+///
+/// impl FaultHarness for RedisFaults {
+///     type Cache = RedisCache;
+///     fn upstream() -> SocketAddr {
+///         address_from_env("CACHE_TEST_REDIS_URL")
+///     }
+///     async fn open(addr: SocketAddr, prefix: &str, timeout: Duration) -> RedisCache {
+///         RedisCache::builder().url(format!("redis://{addr}")).prefix(prefix)
+///             .connect_timeout(timeout).response_timeout(timeout).build().await.expect("building")
+///     }
+/// }
+///
+/// cache_core::fault_tests!(RedisFaults, #[ignore = "needs redis: cargo xtask test"]);
+/// ```
 pub trait FaultHarness: Send + Sync + 'static {
     /// The store's cache type.
     type Cache: Cache + 'static;
