@@ -33,6 +33,35 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(1);
 /// Where it connects is a URL ([`url`](Self::url)), a list of cluster nodes
 /// ([`cluster_nodes`](Self::cluster_nodes)), or host, port and database; credentials and
 /// the database given here override the URL's. `Debug` never shows the password.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use cache_redis::{RedisCache, RedisCacheBuilder};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// // A single node, from parts, with tighter timeouts than the defaults.
+/// let sessions = RedisCache::builder()
+///     .host("10.0.0.5")
+///     .port(6380)
+///     .db(2)
+///     .password("from-a-secret-store")
+///     .prefix("sessions:")
+///     .operation_timeout(Duration::from_millis(250))
+///     .build()
+///     .await?;
+/// // A Redis Cluster, given two of its nodes.
+/// let shared = RedisCache::builder()
+///     .url("redis+cluster://10.0.0.7:7000,10.0.0.8:7000")
+///     .prefix("app:")
+///     .build()
+///     .await?;
+/// // Whatever CACHE_REDIS_URL says, for a cache of its own that may FLUSHDB on clear().
+/// let scratch = RedisCacheBuilder::from_env()?.clear_flushes_db(true).build().await?;
+/// # let _ = (sessions, shared, scratch);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Default)]
 #[must_use]
 pub struct RedisCacheBuilder {

@@ -133,3 +133,31 @@ async fn clear_with_glob_characters_removes_exactly_its_keys_without_keys() {
         assert!(!stats.contains(forbidden), "clear must not send {forbidden}: {stats}");
     }
 }
+
+/// The crate docs' example (compiled there, not run, since it needs a server), run here
+/// against the test server with a prefix of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis: cargo xtask test"]
+async fn the_crate_docs_example_runs() {
+    use cache_core::CacheExt;
+
+    let prefix = unique_prefix();
+    let cache = RedisCache::builder()
+        .url(support::redis_url())
+        .prefix(format!("{prefix}app:"))
+        .default_ttl(Duration::from_secs(600))
+        .build()
+        .await
+        .expect("connecting");
+    cache.set("user:7:name", "Ada".into(), Ttl::secs(60)).await.expect("set");
+    assert_eq!(cache.get("user:7:name").await.expect("get").as_deref(), Some(&b"Ada"[..]));
+    let visits = cache.incr("visits", 1).await.expect("incr");
+    cache.set_as("last-visit", &visits, Ttl::Default).await.expect("set_as");
+    let sessions = cache.with_prefix(format!("{prefix}sessions:"));
+    sessions.set("s1", "x".into(), Ttl::Default).await.expect("set session");
+    sessions.clear().await.expect("clear sessions");
+    assert_eq!(sessions.get("s1").await.expect("get"), None);
+    assert_eq!(cache.get_as::<i64>("last-visit").await.expect("get_as"), Some(visits), "another prefix's clear");
+    assert_eq!(cache.single_flight_scope().0, sessions.single_flight_scope().0, "one connection, two namespaces");
+    cache.clear().await.expect("clear");
+}
