@@ -220,7 +220,7 @@ fn interleaved(
         samples.sort_unstable();
         samples[samples.len() / 2]
     }
-    fn time(samples: &mut Vec<Duration>, call: impl FnOnce()) {
+    fn time(samples: &mut Vec<Duration>, call: &dyn Fn()) {
         let started = std::time::Instant::now();
         call();
         samples.push(started.elapsed());
@@ -235,20 +235,20 @@ fn interleaved(
     const ROUNDS: usize = 3000;
     let names = ["floor", "raw_blocking_pool", "classic", "memcached_cache", "dyn_cache"];
     for operation in ["get_1KiB", "set_1KiB"] {
+        let get = operation == "get_1KiB";
         let mut samples = vec![Vec::with_capacity(ROUNDS); names.len()];
         for round in 0..ROUNDS {
             let (raw, key) = (&raw_keys[round % KEYS], &cache_keys[round % KEYS]);
-            let get = operation == "get_1KiB";
-            time(&mut samples[0], || {
+            let floor = || {
                 if get {
                     black_box(meta.run(Get::new(raw)).expect("get"));
                 } else {
                     meta.run(Set::new(raw, value)).expect("set");
                 }
-            });
-            time(&mut samples[1], || {
+            };
+            let raw_blocking_pool = || {
                 let (meta, raw, value) = (meta.clone(), raw.clone(), value.clone());
-                rt.block_on(tokio::task::spawn_blocking(move || {
+                rt.block_on(rt.spawn_blocking(move || {
                     if get {
                         black_box(meta.run(Get::new(&raw)).expect("get"));
                     } else {
@@ -256,28 +256,36 @@ fn interleaved(
                     }
                 }))
                 .expect("task");
-            });
-            time(&mut samples[2], || {
+            };
+            let classic_call = || {
                 if get {
                     black_box(classic.get::<Vec<u8>>(raw).expect("get"));
                 } else {
                     classic.set(raw, &value[..], 0).expect("set");
                 }
-            });
-            time(&mut samples[3], || {
+            };
+            let concrete = || {
                 if get {
                     black_box(rt.block_on(cache.get(key)).expect("get"));
                 } else {
                     rt.block_on(cache.set(key, value.clone(), Ttl::Never)).expect("set");
                 }
-            });
-            time(&mut samples[4], || {
+            };
+            let behind_dyn = || {
                 if get {
                     black_box(rt.block_on(dyn_cache.get(key)).expect("get"));
                 } else {
                     rt.block_on(dyn_cache.set(key, value.clone(), Ttl::Never)).expect("set");
                 }
-            });
+            };
+            let contenders: [&dyn Fn(); 5] = [&floor, &raw_blocking_pool, &classic_call, &concrete, &behind_dyn];
+            // A different one goes first each round: a blocking-pool thread left idle longer
+            // (after the slow classic client, say) wakes more slowly, and no contender should
+            // always pay that.
+            for offset in 0..contenders.len() {
+                let index = (round + offset) % contenders.len();
+                time(&mut samples[index], contenders[index]);
+            }
         }
         let medians = report(operation, &names, &mut samples);
         let ratio = |ours: Duration, theirs: Duration| theirs.as_secs_f64() / ours.as_secs_f64();
@@ -297,19 +305,24 @@ fn interleaved(
         let first = (round * MANY) % (KEYS - MANY);
         let raw: Vec<&String> = raw_keys[first..first + MANY].iter().collect();
         let keys: Vec<&str> = cache_keys[first..first + MANY].iter().map(String::as_str).collect();
-        time(&mut samples[0], || {
+        let floor = || {
             black_box(meta.run_many(raw.iter().map(Get::new)).expect("run_many"));
-        });
-        time(&mut samples[1], || {
+        };
+        let concrete = || {
             black_box(rt.block_on(cache.get_many(&keys)).expect("get_many"));
-        });
-        time(&mut samples[2], || {
+        };
+        let sequential = || {
             rt.block_on(async {
                 for key in &keys {
                     black_box(cache.get(key).await.expect("get"));
                 }
             });
-        });
+        };
+        let contenders: [&dyn Fn(); 3] = [&floor, &concrete, &sequential];
+        for offset in 0..contenders.len() {
+            let index = (round + offset) % contenders.len();
+            time(&mut samples[index], contenders[index]);
+        }
     }
     let medians = report("get_many_100", &names, &mut samples);
     println!(
