@@ -4,6 +4,9 @@
 //! - `memory/zipf`: Zipf(1.0) keys over a 1M keyspace, a cache holding 10% of it,
 //!   90% read-through requests (a get, and an insert on a miss) and 10% sets, on 1 and
 //!   2 threads: `MemoryCache` direct, through `Arc<dyn Cache>`, moka and quick_cache.
+//! - `memory/wrappers`: the cost of the umbrella's wrappers on the same store, all
+//!   through `Arc<dyn Cache>`: bare, `Instrumented` (one call in 8 timed, and every call
+//!   timed), and `Tiered` (memory before memory), on `get_hit` and the 1-thread Zipf mix.
 //!
 //! `cargo bench -p benches --bench memory`
 
@@ -12,9 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use benches::memory::{Contender, Direct, Dyn, Moka, QuickCache, keys, memory, value, zipf_trace};
+use benches::memory::{Contender, Direct, Dyn, Moka, QuickCache, keys, memory, ready, value, zipf_trace};
 use bytes::Bytes;
-use cache_core::Cache;
+use cache_core::{Cache, Ttl};
 use cache_memory::EvictionPolicy;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -137,6 +140,120 @@ fn zipf(c: &mut Criterion) {
     group.finish();
 }
 
+/// A store behind `Arc<dyn Cache>` under a name of its own.
+struct Named(&'static str, Arc<dyn Cache>);
+
+impl Contender for Named {
+    fn name(&self) -> String {
+        self.0.to_owned()
+    }
+    fn get(&self, key: &str) -> bool {
+        matches!(ready(self.1.get(key)), Ok(Some(_)))
+    }
+    fn insert(&self, key: &str, value: Bytes) {
+        let _ = ready(self.1.set(key, value, Ttl::Never));
+    }
+}
+
+fn wrapped(capacity: u64) -> Vec<Named> {
+    let store = || memory(capacity, EvictionPolicy::default());
+    vec![
+        Named("bare", Arc::new(store())),
+        Named("instrumented", Arc::new(cache::Instrumented::new(store()))),
+        Named("instrumented, every call timed", Arc::new(cache::Instrumented::new(store()).sample_every(1))),
+        Named("tiered memory/memory", Arc::new(cache::Tiered::new(store(), store()))),
+    ]
+}
+
+/// The wrapper's cost as a median of paired ratios: rounds of `gets` hits on the bare store
+/// and on each wrapper, back to back, so a load that comes and goes (other builds on the
+/// two cores) hits both sides of a pair alike. Printed beside criterion's rows, which run
+/// one contender after another and drift with the load.
+fn paired_overhead(contenders: &[Named], keys: &[String]) {
+    const ROUNDS: usize = 101;
+    const GETS: usize = 20_000;
+    let time = |contender: &Named| {
+        let started = Instant::now();
+        for key in keys.iter().cycle().take(GETS) {
+            black_box(contender.get(black_box(key)));
+        }
+        started.elapsed().as_secs_f64()
+    };
+    let (bare, wrappers) = contenders.split_first().expect("the bare store comes first");
+    for wrapper in wrappers {
+        let mut ratios: Vec<f64> = (0..ROUNDS)
+            .map(|round| {
+                // Alternate which side goes first, so neither always gets the warmer cache.
+                if round % 2 == 0 {
+                    let base = time(bare);
+                    time(wrapper) / base
+                } else {
+                    let wrapped = time(wrapper);
+                    wrapped / time(bare)
+                }
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "memory/wrappers/paired get_hit: {} / bare = {:.3} (median of {ROUNDS} rounds of {GETS}; quartiles {:.3}..{:.3})",
+            wrapper.0,
+            ratios[ROUNDS / 2],
+            ratios[ROUNDS / 4],
+            ratios[3 * ROUNDS / 4]
+        );
+    }
+}
+
+/// The umbrella's wrappers on the memory store, each beside the bare store in one run.
+fn wrappers(c: &mut Criterion) {
+    const RESIDENT: usize = 10_000;
+    let keys = keys(RESIDENT);
+    let paired = wrapped(CAPACITY);
+    for contender in &paired {
+        for key in &keys {
+            contender.insert(key, value());
+        }
+    }
+    paired_overhead(&paired, &keys);
+
+    let mut group = c.benchmark_group("memory/wrappers/get_hit");
+    group.throughput(Throughput::Elements(1));
+    for contender in wrapped(CAPACITY) {
+        for key in &keys {
+            contender.insert(key, value());
+        }
+        let mut next = 0;
+        group.bench_function(contender.name(), |b| {
+            b.iter(|| {
+                next = (next + 1) % RESIDENT;
+                black_box(contender.get(black_box(&keys[next])))
+            })
+        });
+    }
+    group.finish();
+
+    let all_keys = benches::memory::keys(KEYSPACE);
+    // One thread: the wrappers' own cost, not contention, which the 2-thread rows show.
+    let trace = thread_trace(&all_keys, 0xc0ffee);
+    let stored = value();
+    let mut group = c.benchmark_group("memory/wrappers/zipf");
+    group.throughput(Throughput::Elements(1));
+    for contender in wrapped(CAPACITY) {
+        for (position, key) in trace.iter().enumerate() {
+            serve(&contender, key, is_set(position), &stored);
+        }
+        let mut position = 0;
+        group.bench_function(contender.name(), |b| {
+            b.iter(|| {
+                let at = position & (TRACE_LEN - 1);
+                serve(&contender, trace[at], is_set(at), &stored);
+                position += 1;
+            })
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default().sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
 }
@@ -144,6 +261,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = single_thread, zipf
+    targets = single_thread, zipf, wrappers
 }
 criterion_main!(benches);

@@ -36,11 +36,20 @@ const HEADER: usize = MAGIC.len() + 3 * 8;
 /// expires even when no read happens to land in the refresh window.
 ///
 /// ```
+/// use std::sync::Arc;
 /// use std::time::Duration;
-/// use cache_core::Refresh;
+/// use cache_core::{BoxError, Bytes, Cache, CacheExt, Refresh};
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache: Arc<dyn Cache> = Arc::new(cache_memory::MemoryCache::new(10_000)?);
+/// // Fresh for a minute; reloaded in the background from 45 s on, or earlier at random
+/// // (XFetch); servable for 30 s past the minute while a reload runs.
 /// let policy = Refresh::new(Duration::from_secs(60)).refresh_after(0.75).stale_for(Duration::from_secs(30)).xfetch(1.0);
-/// assert_eq!(policy.ttl(), Duration::from_secs(60));
+/// let rates = cache.get_or_refresh_with("rates", policy, || async { Ok::<_, BoxError>(Bytes::from("EUR=1.08")) }).await?;
+/// assert_eq!(rates, "EUR=1.08");
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[must_use]

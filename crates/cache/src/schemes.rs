@@ -20,9 +20,10 @@
 //! "unknown scheme". `prefix` and `ttl` are parsed for every row; `keys` lists only the
 //! scheme's own query keys, and any other key is an error that lists the valid ones.
 
+// Used by the openers of whichever features are on.
+#[allow(unused_imports)]
 use std::sync::Arc;
 
-#[allow(unused_imports)] // Used by the openers of whichever features are on.
 use crate::open::{OpenFuture, StoreUrl};
 #[allow(unused_imports)]
 use crate::{Cache, Result};
