@@ -7,6 +7,8 @@
 //!   items (two versions per key), cycling through the keys.
 //! - `registry/search`: an attribute search (`group = "g42" AND n < 20000`, 200 matches) on
 //!   the same registry.
+//! - `registry/tar_last_member`: reading the last of 20 000 small members of a tar item
+//!   through `Item::open_member`, beside the `tar` crate walking the same file by hand.
 //!
 //! The bare peer opens the very database file the registry created, so schema and indexes are
 //! identical, and runs the statements a careful hand-written implementation would: the same
@@ -17,7 +19,7 @@
 //! `cargo bench -p benches --bench registry`
 
 use std::hint::black_box;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -34,6 +36,7 @@ const VERSIONS: usize = 2;
 const PAYLOAD: [u8; 1024] = [b'x'; 1024];
 const READY: i64 = 2;
 const HEX: &[u8; 16] = b"0123456789abcdef";
+const TAR_MEMBERS: usize = 20_000;
 
 fn uri(index: usize) -> String {
     format!("https://example.org/data/{index}.csv")
@@ -307,5 +310,54 @@ fn lookups(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, create_ready, lookups);
+/// A tar of `TAR_MEMBERS` small members, stored as one registry item. The peer is the `tar`
+/// crate on the same file, walking to the member and reading it, with nothing the registry
+/// adds (its lookup of the item, the read count it records, the checks on the stream).
+fn tar_member(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::open(dir.path()).expect("open");
+    let mut archive = tar::Builder::new(Vec::new());
+    for index in 0..TAR_MEMBERS {
+        let data = vec![b'x'; 100 + index % 900];
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        archive.append_data(&mut header, format!("dir/member-{index}.txt"), &data[..]).expect("append");
+    }
+    let bytes = archive.into_inner().expect("tar");
+    let item = registry.create("https://example.org/bundle.tar", &json!({}), &NewItem::new()).expect("create");
+    let mut writer = item.write().expect("write");
+    writer.write_all(&bytes).expect("payload");
+    let item = writer.commit().expect("commit");
+    let last = format!("dir/member-{}.txt", TAR_MEMBERS - 1);
+
+    let mut group = c.benchmark_group("registry/tar_last_member");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(TAR_MEMBERS as u64));
+    group.bench_function("cache-registry", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            item.open_member(&last).expect("member").read_to_end(&mut out).expect("read");
+            black_box(out)
+        });
+    });
+    group.bench_function("bare-tar", |b| {
+        b.iter(|| {
+            let file = std::io::BufReader::with_capacity(64 * 1024, std::fs::File::open(item.path()).expect("open"));
+            let mut archive = tar::Archive::new(file);
+            let mut out = Vec::new();
+            for entry in archive.entries().expect("entries") {
+                let mut entry = entry.expect("entry");
+                if entry.path_bytes().as_ref() == last.as_bytes() {
+                    entry.read_to_end(&mut out).expect("read");
+                    break;
+                }
+            }
+            black_box(out)
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, create_ready, lookups, tar_member);
 criterion_main!(benches);
