@@ -200,6 +200,52 @@ impl<'a> Servers<'a> {
         Ok(())
     }
 
+    /// Kills every node of the running server `name` with SIGKILL, as a crash would, and
+    /// starts it again on the same ports with the same directories; returns how long it was
+    /// down. Not for servers with a `setup` step (a cluster would have to be formed again).
+    pub(crate) fn restart(&mut self, name: &str) -> Result<Duration> {
+        let index = self
+            .running
+            .iter()
+            .position(|record| record.name == name)
+            .ok_or_else(|| format!("{name} is not running"))?;
+        let server = servers::find(name).ok_or_else(|| format!("no server named {name}"))?;
+        if server.setup.is_some() {
+            return Err(format!("{name}: restarting a server with a setup step is not supported"));
+        }
+        let killed = Instant::now();
+        let mut record = self.running.remove(index);
+        for (pid, program) in &record.pids {
+            if runs(*pid, program) {
+                send_signal(*pid, SIGKILL);
+            }
+        }
+        for &port in &record.ports {
+            net::wait_port_free(port, STOP_TIMEOUT).map_err(|error| format!("{name}: after SIGKILL: {error}"))?;
+        }
+        // Reap what we can: our own foreground children that just died.
+        for child in &mut self.children {
+            let _ = child.try_wait();
+        }
+        record.pids.clear();
+        let node_dirs: Vec<PathBuf> = if server.nodes == 1 {
+            vec![record.dir.clone()]
+        } else {
+            (1..=server.nodes).map(|node| record.dir.join(format!("node{node}"))).collect()
+        };
+        if let Start::Daemon { pidfile, .. } = &server.start {
+            // A stale pid file would be read as the new daemon's pid.
+            for (&port, dir) in record.ports.iter().zip(&node_dirs) {
+                let _ = fs::remove_file(servers::expand(&[pidfile], port, dir).concat());
+            }
+        }
+        let launched = self.launch(server, &node_dirs, &mut record);
+        self.running.push(record);
+        self.save(None)?;
+        launched?;
+        Ok(killed.elapsed())
+    }
+
     /// Prints the end of every log file of every server this run started.
     pub(crate) fn print_logs(&self) {
         for record in &self.running {

@@ -4,6 +4,8 @@
 //!   against real servers this task provisions, starts and stops.
 //! - `cargo xtask servers up [NAME...]` / `down` / `list`: the same servers for manual work.
 //! - `cargo xtask bench [ARGS]`: the criterion benches.
+//! - `cargo xtask soak --store redis --secs 60`: a workload checked against a model while
+//!   the store's server is killed and restarted.
 //! - `cargo xtask plots`: SVG charts of the last bench run for docs/benchmarks.md.
 //!
 //! The servers, and which crate needs which, are listed in one table: `servers.rs`.
@@ -17,6 +19,7 @@ mod state;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::Duration;
 
 use launch::Servers;
 use servers::Server;
@@ -37,6 +40,11 @@ commands:
   servers down             stop the servers `servers up` started
   servers list             the known servers, the crate that needs each, and their variables
   bench [ARGS...]          cargo bench -p benches [ARGS...]
+  soak --store STORE [--secs N]
+                           64 tasks of mixed operations on STORE (redis, memcached, mongo)
+                           for N seconds (default 60, at most 600) while its server is killed
+                           and restarted three times; every value read is checked against a
+                           model, and the run fails on a wrong value
   plots [--sim FILE] [--out DIR]
                            SVG charts from the last bench run (target/criterion) and from the
                            memory simulator's saved output (default target/memory_sim.md, if
@@ -52,6 +60,7 @@ fn main() -> ExitCode {
         ["servers", "up", names @ ..] => Paths::find().and_then(|paths| servers_up(&paths, names)),
         ["servers", "down"] => Paths::find().and_then(|paths| servers_down(&paths)),
         ["servers", "list"] => Paths::find().map(|paths| servers_list(&paths)),
+        ["soak", rest @ ..] => Paths::find().and_then(|paths| soak(&paths, rest)),
         ["bench", rest @ ..] => {
             Paths::find().and_then(|paths| cargo(&paths, "bench", &[&["bench", "-p", "benches"], rest]))
         }
@@ -166,6 +175,106 @@ fn plots(paths: &Paths, args: &[&str]) -> Result<()> {
     for path in plots::run(&plan)? {
         println!("{}", path.display());
     }
+    Ok(())
+}
+
+/// A store the soak can run on: its server in the table, the umbrella's cargo feature,
+/// and how the store's URL is made from the server's first variable.
+struct Soak {
+    store: &'static str,
+    server: &'static str,
+    feature: &'static str,
+    url: fn(&str) -> String,
+}
+
+/// DynamoDB is left out on purpose: moto keeps its tables in memory, so a restart deletes
+/// the table, which no real DynamoDB does; soak it against a persistent endpoint with the
+/// example's `--url` instead.
+const SOAKS: &[Soak] = &[
+    Soak { store: "redis", server: "redis", feature: "redis", url: |address| address.to_owned() },
+    Soak {
+        store: "memcached",
+        server: "memcached",
+        feature: "memcached",
+        url: |address| format!("memcache://{address}"),
+    },
+    Soak {
+        store: "mongo",
+        server: "mongodb",
+        feature: "mongo",
+        url: |address| format!("{address}/soak?collection=soak"),
+    },
+];
+
+/// The longest soak: the run must stay bounded in time.
+const SOAK_MAX_SECS: u64 = 600;
+
+fn soak(paths: &Paths, args: &[&str]) -> Result<()> {
+    let mut store = None;
+    let mut secs: u64 = 60;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().copied().ok_or_else(|| format!("soak: {arg} needs a value"));
+        match *arg {
+            "--store" => store = Some(value()?),
+            "--secs" => {
+                secs = value()?.parse().map_err(|_| "soak: --secs takes whole seconds".to_owned())?;
+            }
+            other => return Err(format!("soak: unknown argument `{other}`\n\n{USAGE}")),
+        }
+    }
+    let known: Vec<&str> = SOAKS.iter().map(|soak| soak.store).collect();
+    let store = store.ok_or_else(|| format!("soak: --store is needed, one of {}", known.join(", ")))?;
+    let soak = SOAKS
+        .iter()
+        .find(|soak| soak.store == store)
+        .ok_or_else(|| format!("soak: no soak for `{store}`; one of {}", known.join(", ")))?;
+    if !(4..=SOAK_MAX_SECS).contains(&secs) {
+        return Err(format!("soak: --secs must be from 4 to {SOAK_MAX_SECS}"));
+    }
+    let server = servers::find(soak.server).ok_or_else(|| format!("soak: no server named {}", soak.server))?;
+    let example = ["--package", "cache", "--example", "soak", "--features", soak.feature];
+    // Built before the clock starts, so the soak's seconds are all load.
+    cargo(paths, "build the soak", &[&["build"], &example])?;
+
+    launch::stop_leftovers(paths)?;
+    let mut servers = Servers::new(paths);
+    start_all(&mut servers, &[server])?;
+    let address = servers.env().first().map(|(_, value)| value.clone()).ok_or("soak: the server set no variable")?;
+    let url = (soak.url)(&address);
+    let secs_text = secs.to_string();
+    eprintln!("\n==> soak: {store} at {url} for {secs} s, killed and restarted 3 times");
+    let mut child = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["run", "--quiet"])
+        .args(example)
+        .args(["--", "--url", &url, "--secs", &secs_text])
+        .current_dir(&paths.root)
+        .spawn()
+        .map_err(|error| format!("soak: cannot start the workload: {error}"))?;
+    // Kills at a quarter, half and three quarters of the run.
+    let quarter = Duration::from_secs(secs) / 4;
+    let mut restarts = Vec::new();
+    for round in 1..=3 {
+        std::thread::sleep(quarter);
+        match servers.restart(server.name) {
+            Ok(down) => {
+                eprintln!("    restart {round}: {} back after {:.2} s", server.name, down.as_secs_f64());
+                restarts.push(down);
+            }
+            Err(error) => {
+                let _ = child.kill();
+                servers.print_logs();
+                return Err(format!("soak: restart {round}: {error}"));
+            }
+        }
+    }
+    let status = child.wait().map_err(|error| format!("soak: waiting for the workload: {error}"))?;
+    let stopped = servers.stop_all();
+    if !status.success() {
+        return Err(format!("soak: the workload failed ({status}): see its report above"));
+    }
+    stopped?;
+    eprintln!("\n==> soak: {store} survived {} restarts with every value right", restarts.len());
     Ok(())
 }
 
