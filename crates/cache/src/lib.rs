@@ -27,10 +27,16 @@
 //! |---|---|---|
 //! | `memory://` | `memory::MemoryCache`, fresh and private | `max_capacity`, `policy=s3fifo\|lru\|lfu\|fifo\|random` |
 //! | `file:///abs/path` | `fs::FsCache` in that directory | `max_entries`, `max_bytes`, `durability=none\|sync_data\|sync_all`, `create=true` |
+//! | `redis://[user:pass@]host:port/db` | `redis::RedisCache` on one node | `connect_timeout=2s`, `timeout=1s`, `clear_flushes_db=true` |
+//! | `rediss://...` | refused with `InvalidConfig`: cache-redis has no TLS yet | as `redis://` |
+//! | `redis+unix:///path/redis.sock` | `redis::RedisCache` over a Unix socket | `db`, and as `redis://` |
+//! | `redis+cluster://[user:pass@]h1:p1,h2:p2` | `redis::RedisCache` on a Redis Cluster | as `redis://` |
+//! | `memcache://h1:p1,h2:p2` | `memcached::MemcachedCache` on one server or a ring | `connect_timeout`, `timeout`, `pool_size`, `item_size`, `generation_refresh` |
+//! | `dynamodb://[KEY_ID:SECRET@]TABLE` | `dynamo::DynamoCache` on that table | `region`, `endpoint`, `create_table=true`, `namespace`, `consistent_reads`, `connect_timeout`, `attempt_timeout`, `timeout`, `max_attempts`, `batch_deadline`, `max_value_len`, `key_attribute`, `value_attribute`, `expiry_attribute` |
+//! | `mongodb://[user:pass@]h1:p1[,h2:p2]/db`, `mongodb+srv://...` | `mongo::MongoCache` in `db` (default `cache`) | `collection`, `connect_timeout`, `server_selection_timeout`, `timeout`, `max_pool_size`; passed to the driver: `authSource`, `authMechanism`, `replicaSet`, `tls`, `tlsCAFile`, `tlsCertificateKeyFile`, `directConnection`, `readPreference`, `appName` |
 //!
-//! `redis://`, `rediss://`, `redis+unix://`, `redis+cluster://h1:p1,h2:p2`,
-//! `memcache://h1:p1,h2:p2`, `dynamodb://`, `mongodb://` and `mongodb+srv://` are known
-//! schemes whose stores join with their features; until then `open` names the feature.
+//! Durations are humane (`500ms`, `2s`, `1m`); a password in the URL never appears in an
+//! error or in `Debug` output. A scheme whose feature is off is an error naming the feature.
 //! `docs/backends.md` has every store's options and capabilities.
 //!
 //! # Composition
@@ -49,9 +55,13 @@
 //! |---|---|---|
 //! | `memory` | `memory::MemoryCache`: in process, sharded, bounded, per-entry TTL, eviction policies | yes |
 //! | `fs` | `fs::FsCache`: a directory of atomic, checksummed files shared by many processes; streaming values | no |
+//! | `redis` | `redis::RedisCache`: Redis single node or Cluster, one multiplexed connection, one round trip per bulk call | no |
+//! | `memcached` | `memcached::MemcachedCache`: one memcached server or a ring, any key, a `clear` that stays in its prefix | no |
+//! | `dynamo` | `dynamo::DynamoCache`: one DynamoDB table, native TTL, conditional `add`, atomic counters (needs rustc 1.88) | no |
+//! | `mongo` | `mongo::MongoCache`: one MongoDB collection, a TTL index, atomic `add` and `$inc` counters | no |
 //! | `registry` | `registry::Registry`: versioned cached files with status and typed, searchable attributes, in SQLite (not a `Cache`) | no |
 //! | `tracing` | a `tracing` span around every operation of [`Instrumented`] | no |
-//! | `cli` | the `cachectl` binary: store commands, `bench`, `registry`; turns on `memory`, `fs` and `registry`, and only it pulls in the binary's dependencies (clap, indicatif, plotters, ...) | no |
+//! | `cli` | the `cachectl` binary: store commands, `bench`, `registry`; turns on every store and `registry`, and only it pulls in the binary's dependencies (clap, indicatif, plotters, ...) | no |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -127,3 +137,23 @@ pub use cache_fs as fs;
 #[cfg_attr(docsrs, doc(cfg(feature = "registry")))]
 #[doc(inline)]
 pub use cache_registry as registry;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[doc(inline)]
+pub use cache_redis as redis;
+
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+#[doc(inline)]
+pub use cache_memcached as memcached;
+
+#[cfg(feature = "dynamo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dynamo")))]
+#[doc(inline)]
+pub use cache_dynamo as dynamo;
+
+#[cfg(feature = "mongo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mongo")))]
+#[doc(inline)]
+pub use cache_mongo as mongo;

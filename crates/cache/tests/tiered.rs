@@ -1,5 +1,6 @@
-//! `Tiered` through the whole cache-core conformance suite: memory before memory and
-//! memory before files; then what the suite cannot see (fills, the cap, far as the truth).
+//! `Tiered` through the whole cache-core conformance suite: memory before memory, memory
+//! before files and memory before Redis (opened from its URL, on the xtask's server); then
+//! what the suite cannot see (fills, the cap, far as the truth).
 
 use std::time::Duration;
 
@@ -58,6 +59,50 @@ mod memory_before_files {
     }
 
     cache_core::conformance_tests!(MemoryFiles);
+}
+
+mod memory_before_redis {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use cache::OpenOptions;
+
+    use super::*;
+
+    /// The databases the xtask gives its Redis (`--databases 1024`), minus database 0.
+    const DATABASES: u32 = 1023;
+
+    /// A Redis database of its own per harness (emptied first, so the unprefixed variant
+    /// may `FLUSHDB` it) and one near store; each prefix is a handle on both.
+    struct MemoryRedis {
+        near: MemoryCache,
+        url: String,
+    }
+
+    impl Harness for MemoryRedis {
+        type Cache = Tiered<MemoryCache, Arc<dyn Cache>>;
+
+        async fn isolated() -> Self {
+            static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+            let server = std::env::var("CACHE_TEST_REDIS_URL").expect(
+                "CACHE_TEST_REDIS_URL is not set: run `cargo xtask test`, or `eval \"$(cargo xtask servers up redis)\"`",
+            );
+            let db = NEXT_DB.fetch_add(1, Ordering::Relaxed) % DATABASES + 1;
+            let harness = MemoryRedis { near: memory(), url: format!("{server}/{db}?clear_flushes_db=true") };
+            harness.open("").await.clear().await.expect("emptying the harness's database");
+            harness
+        }
+
+        async fn open(&self, prefix: &str) -> Self::Cache {
+            // The prefix through `OpenOptions`: the suite's prefixes need no URL encoding then.
+            let far = cache::open_with(&self.url, OpenOptions::new().prefix(prefix))
+                .await
+                .unwrap_or_else(|error| panic!("opening {}: {error}", self.url));
+            Tiered::new(self.near.with_prefix(prefix), far)
+        }
+    }
+
+    cache_core::conformance_tests!(MemoryRedis, #[ignore = "needs redis: cargo xtask test"]);
 }
 
 fn text(value: &str) -> Bytes {

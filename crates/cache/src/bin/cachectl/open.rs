@@ -33,8 +33,11 @@ pub(crate) fn describe(url: &str) -> String {
     // Userinfo ends at the last `@` of the authority; a password may itself contain `@`.
     let host = match authority.rfind('@') {
         Some(at) => {
-            let user = authority[..at].split(':').next().unwrap_or_default();
-            format!("{user}@{}", &authority[at + 1..])
+            // `redis://:password@host` has no user: show the host alone, not `@host`.
+            match authority[..at].split(':').next().unwrap_or_default() {
+                "" => authority[at + 1..].to_owned(),
+                user => format!("{user}@{}", &authority[at + 1..]),
+            }
         }
         None => authority.to_owned(),
     };
@@ -49,6 +52,8 @@ mod tests {
     fn described_urls_keep_no_secret() {
         assert_eq!(describe("redis://app:s3cr@t@10.0.0.1:6379/0?prefix=a:"), "redis://app@10.0.0.1:6379/0");
         assert_eq!(describe("mongodb://h:27017/db?password=x"), "mongodb://h:27017/db");
+        assert_eq!(describe("redis://:s3cr@t@10.0.0.1:6379/0"), "redis://10.0.0.1:6379/0");
+        assert_eq!(describe("dynamodb://AKID:s3cr@t@table?region=x"), "dynamodb://AKID@table");
         assert_eq!(describe("file:///var/cache/app?prefix=web:"), "file:///var/cache/app");
         assert_eq!(describe("memory://"), "memory://");
         assert_eq!(describe("not a url?token=x"), "not a url");
