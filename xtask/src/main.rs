@@ -1,6 +1,6 @@
 //! `cargo xtask`: the project's own build tasks (matklad's cargo-xtask pattern).
 //!
-//! - `cargo xtask test`: fmt, clippy, then every workspace test including the ignored ones,
+//! - `cargo xtask test`: fmt, clippy, doc, then every workspace test including the ignored ones,
 //!   against real servers this task provisions, starts and stops.
 //! - `cargo xtask servers up [NAME...]` / `down` / `list`: the same servers for manual work.
 //! - `cargo xtask bench [ARGS]`: the criterion benches.
@@ -26,7 +26,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test                     cargo fmt --check, cargo clippy -D warnings, then cargo test
+  test                     cargo fmt --check, cargo clippy -D warnings, cargo doc (warnings
+                           denied), then cargo test
                            --include-ignored with every server a workspace crate needs
                            (installed if missing, started on free loopback ports, stopped after)
   servers up [NAME...]     start the named servers (default: all), print `export VAR=value`
@@ -145,6 +146,13 @@ fn test(paths: &Paths) -> Result<()> {
         "cargo clippy",
         &[&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]],
     )?;
+    // Broken intra-doc links and malformed doc comments fail here, not on docs.rs.
+    cargo_with_env(
+        paths,
+        "cargo doc",
+        &[&["doc", "--workspace", "--all-features", "--no-deps"]],
+        &[("RUSTDOCFLAGS".to_owned(), "-D warnings".to_owned())],
+    )?;
 
     let needed = servers::needed_by(&paths.root);
     if needed.is_empty() {
@@ -176,7 +184,7 @@ fn test(paths: &Paths) -> Result<()> {
     }
     let stopped = servers.stop_all();
     tested.and(stopped)?;
-    eprintln!("\n==> cargo xtask test: fmt, clippy and every test passed");
+    eprintln!("\n==> cargo xtask test: fmt, clippy, doc and every test passed");
     Ok(())
 }
 

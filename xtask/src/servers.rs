@@ -5,7 +5,7 @@
 //! `env`. In command templates, `{port}` is the node's port and `{dir}` its directory
 //! (`target/xtask/<name>`, or `target/xtask/<name>/node<i>` for several nodes); in `setup`,
 //! the argument `{addrs}` becomes one `127.0.0.1:<port>` argument per node. The facts behind
-//! each entry, checked by hand on these machines, are in TEST-SERVERS.md.
+//! each entry, checked by hand on these machines, are in `xtask/README.md`.
 
 use std::path::Path;
 
