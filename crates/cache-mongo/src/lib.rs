@@ -396,8 +396,11 @@ impl MongoCache {
         for chunk in chunks_by_bytes(&ids) {
             let date = document::date(SystemTime::now());
             let filter = doc! { ID: { "$in": chunk }, EXPIRES_AT: document::live(date) };
+            // At most one document per `_id`: with the limit said, the server closes the
+            // cursor with the first batch instead of waiting for a `getMore` to find it empty.
             let batch = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-            let mut cursor = self.inner.collection.find(filter).batch_size(batch).await?;
+            let limit = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+            let mut cursor = self.inner.collection.find(filter).limit(limit).batch_size(batch).await?;
             while cursor.advance().await? {
                 let entry = cursor.deserialize_current()?;
                 let id = match entry.get(ID) {
