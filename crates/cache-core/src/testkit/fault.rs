@@ -224,8 +224,9 @@ async fn deliver(chunk: &[u8], to: &mut OwnedWriteHalf, fault: &mut watch::Recei
 pub const MARGIN: Duration = Duration::from_secs(1);
 
 /// The operation timeout the fault suite gives the caches it opens: short, so the suite
-/// is quick, and long enough for a loaded test machine to answer in time without faults.
-pub const SUITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// is quick, and long enough for a loaded 2-core test machine to answer 32 concurrent
+/// calls in time without faults (1 s was not, for MongoDB at a load average over 15).
+pub const SUITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How a network store's fault tests reach its server.
 ///
@@ -527,7 +528,7 @@ async fn recovers<C: Cache + ?Sized>(cache: &C, fault: Fault) {
 /// value.
 pub async fn latency_under_the_timeout_is_harmless<H: FaultHarness>() {
     let (proxy, cache) = through_proxy::<H>().await;
-    proxy.set(Fault::Latency(SUITE_TIMEOUT / 10));
+    proxy.set(Fault::Latency(SUITE_TIMEOUT / 20));
     let writers: Vec<Writer> = (0..TASKS).map(Writer::new).collect();
     let (tally, _) = mixed_workload(&cache, writers, ROUNDS).await;
     assert!(tally.wrong.is_empty(), "{:#?}", tally.wrong);
