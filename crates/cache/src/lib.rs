@@ -119,9 +119,14 @@ pub use cache_macros::memoize;
 
 #[doc(inline)]
 pub use cache_core::{
-    Bytes, Cache, CacheExt, Capabilities, Codec, Error, ErrorKind, Json, Postcard, Refresh, Result, Ttl, Typed,
-    async_trait,
+    BoxError, Bytes, Cache, CacheExt, Capabilities, Codec, Error, ErrorKind, Json, Postcard, Refresh, Result, Ttl,
+    Typed, async_trait,
 };
+
+/// The README's example, compiled and run as a doc test so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;
 
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
