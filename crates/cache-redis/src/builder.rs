@@ -242,7 +242,7 @@ impl RedisCacheBuilder {
         self
     }
 
-    /// Trust the CA certificate(s) in this PEM file for `rediss://` servers, beside the
+    /// Trust the CA certificate(s) in this PEM file for `rediss://` servers *instead of* the
     /// system's roots: for a server whose certificate a private CA issued. The file is read
     /// by [`build`](Self::build). There is deliberately no switch that turns certificate
     /// checks off: give the CA instead.
@@ -265,11 +265,11 @@ impl RedisCacheBuilder {
     /// - [`ErrorKind::InvalidConfig`](cache_core::ErrorKind::InvalidConfig): a URL that does
     ///   not parse, an unsupported scheme, a zero timeout, a database other than 0 on a
     ///   cluster, credentials the server refuses, a CA file that cannot be read or holds no
-    ///   certificate, a CA given for a URL that is not `rediss://`, or a mix of TLS and
-    ///   plain cluster nodes;
+    ///   certificate, a CA given for a URL that is not `rediss://`, a mix of TLS and plain
+    ///   cluster nodes, or (TLS) a server certificate that is not trusted or not issued for
+    ///   the host connected to (the context says what rustls found);
     /// - [`ErrorKind::Unavailable`](cache_core::ErrorKind::Unavailable): the server refused
-    ///   or dropped the connection, or (TLS) its certificate is not trusted or not issued for
-    ///   the host connected to (the context says which);
+    ///   or dropped the connection, or another TLS handshake failure;
     /// - [`ErrorKind::Timeout`](cache_core::ErrorKind::Timeout): no connection within the
     ///   connect timeout plus the operation timeout.
     pub async fn build(self) -> Result<RedisCache> {

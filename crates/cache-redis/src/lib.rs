@@ -47,8 +47,9 @@
 //! `rediss://host:port/0` connects over TLS (rustls; no OpenSSL is linked), and
 //! `rediss+cluster://h1:p1,h2:p2` (or `rediss://` [cluster nodes](RedisCacheBuilder::cluster_nodes))
 //! does the same for every node of a cluster. The server's certificate must be issued for
-//! the host in the URL by a CA the system trusts, or by one given to
-//! [`tls_ca_file`](RedisCacheBuilder::tls_ca_file) / [`tls_ca_pem`](RedisCacheBuilder::tls_ca_pem);
+//! the host in the URL by a CA the system trusts or, when one is given to
+//! [`tls_ca_file`](RedisCacheBuilder::tls_ca_file) / [`tls_ca_pem`](RedisCacheBuilder::tls_ca_pem),
+//! by that CA (then the system's roots are not consulted);
 //! an untrusted certificate is an `InvalidConfig` error at `build()` that says what rustls
 //! found. There is no switch that turns certificate checks off, and no client certificates
 //! (mutual TLS) yet.

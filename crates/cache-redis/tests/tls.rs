@@ -68,7 +68,7 @@ impl Pki {
         ]);
         std::fs::write(
             dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
         )
         .expect("writing the certificate's extensions");
         openssl(&[
@@ -93,18 +93,20 @@ impl Pki {
 
     /// A `redis-server` speaking only TLS with this certificate; clients need no certificate.
     fn server(&self) -> OwnServer {
+        self.server_with(&[])
+    }
+
+    /// [`server`](Self::server) with `extra` arguments.
+    fn server_with(&self, extra: &[&str]) -> OwnServer {
         let file = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
         let (cert, key, ca) = (file("server.pem"), file("server.key"), file("ca.pem"));
-        OwnServer::start_tls(&[
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-            "--tls-ca-cert-file",
-            &ca,
-            "--tls-auth-clients",
-            "no",
-        ])
+        OwnServer::start_tls(
+            &["--tls-cert-file", &cert, "--tls-key-file", &key, "--tls-ca-cert-file", &ca, "--tls-auth-clients", "no"]
+                .iter()
+                .chain(extra)
+                .copied()
+                .collect::<Vec<_>>(),
+        )
     }
 }
 
@@ -244,4 +246,60 @@ async fn a_missing_ca_file_is_invalid_config() {
     let message =
         refused(RedisCache::builder().url("rediss://127.0.0.1:1").tls_ca_file(path), ErrorKind::InvalidConfig).await;
     assert!(message.contains("/nonexistent/cache-rs/ca.pem"), "{message}");
+}
+
+/// `rediss+cluster://`: a three-primary cluster whose nodes (and cluster bus) speak only
+/// TLS. Keys spread over every primary come back in order, and `clear` removes them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server and openssl: cargo xtask test"]
+async fn a_tls_cluster_works_across_its_primaries() {
+    let pki = pki();
+    let cluster_args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000", "--tls-cluster", "yes"];
+    let nodes: Vec<OwnServer> = (0..3).map(|_| pki.server_with(&cluster_args)).collect();
+    let tls_cli = |port: u16, args: &[&str]| {
+        let output = Command::new("redis-cli")
+            .args(["--tls", "--cacert"])
+            .arg(pki.ca())
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .output()
+            .expect("running redis-cli");
+        assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let addrs: Vec<String> = nodes.iter().map(|node| format!("127.0.0.1:{}", node.port)).collect();
+    let mut create = vec!["--cluster", "create"];
+    create.extend(addrs.iter().map(String::as_str));
+    create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+    tls_cli(nodes[0].port, &create);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !nodes.iter().all(|node| tls_cli(node.port, &["cluster", "info"]).contains("cluster_state:ok")) {
+        assert!(Instant::now() < deadline, "the TLS cluster did not reach cluster_state:ok");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let cache = RedisCache::builder()
+        .url(format!("rediss+cluster://{}", addrs.join(",")))
+        .tls_ca_file(pki.ca())
+        .prefix("tls-cluster:")
+        .build()
+        .await
+        .unwrap_or_else(|error| panic!("connecting to the TLS cluster: {error}"));
+    assert!(cache.is_cluster());
+    let keys: Vec<String> = (0..60).map(|i| format!("key-{i}")).collect();
+    let entries: Vec<(&str, bytes::Bytes)> =
+        keys.iter().map(|key| (key.as_str(), bytes::Bytes::from(format!("value of {key}")))).collect();
+    cache.set_many(&entries, Ttl::Never).await.expect("set_many over TLS");
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let values = cache.get_many(&key_refs).await.expect("get_many over TLS");
+    let expected: Vec<Option<bytes::Bytes>> = entries.iter().map(|(_, value)| Some(value.clone())).collect();
+    assert_eq!(values, expected);
+    for node in &nodes {
+        let count: u64 = tls_cli(node.port, &["dbsize"]).trim().parse().expect("DBSIZE is a number");
+        assert!(count > 0, "node {} holds none of the 60 keys", node.port);
+    }
+    cache.clear().await.expect("clear over TLS");
+    for node in &nodes {
+        assert_eq!(tls_cli(node.port, &["dbsize"]).trim(), "0", "node {} after clear", node.port);
+    }
 }
