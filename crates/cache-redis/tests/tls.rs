@@ -257,8 +257,10 @@ async fn a_tls_cluster_works_across_its_primaries() {
     let cluster_args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000", "--tls-cluster", "yes"];
     let nodes: Vec<OwnServer> = (0..3).map(|_| pki.server_with(&cluster_args)).collect();
     let tls_cli = |port: u16, args: &[&str]| {
-        let output = Command::new("redis-cli")
-            .args(["--tls", "--cacert"])
+        // Under `timeout`: a cluster bus that cannot handshake leaves `--cluster create`
+        // waiting for the nodes to join, forever.
+        let output = Command::new("timeout")
+            .args(["30", "redis-cli", "--tls", "--cacert"])
             .arg(pki.ca())
             .args(["-h", "127.0.0.1", "-p", &port.to_string()])
             .args(args)
