@@ -1,13 +1,14 @@
 //! `RedisCacheBuilder`: where the cache connects, its namespace and its timeouts.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::Result;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
-use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
 
 use crate::conn::Conn;
 use crate::error::{self, config};
@@ -77,6 +78,14 @@ pub struct RedisCacheBuilder {
     connect_timeout: Option<Duration>,
     operation_timeout: Option<Duration>,
     clear_flushes_db: bool,
+    tls_ca: Option<CaSource>,
+}
+
+/// Where the private CA that `rediss://` servers are checked against comes from.
+#[derive(Clone, Debug)]
+enum CaSource {
+    File(PathBuf),
+    Pem(Vec<u8>),
 }
 
 impl fmt::Debug for RedisCacheBuilder {
@@ -94,6 +103,13 @@ impl fmt::Debug for RedisCacheBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)
             .field("clear_flushes_db", &self.clear_flushes_db)
+            .field(
+                "tls_ca",
+                &self.tls_ca.as_ref().map(|ca| match ca {
+                    CaSource::File(path) => format!("file {}", path.display()),
+                    CaSource::Pem(pem) => format!("{} bytes of PEM", pem.len()),
+                }),
+            )
             .finish()
     }
 }
@@ -135,17 +151,21 @@ impl RedisCacheBuilder {
     /// Where to connect, as a URL:
     ///
     /// - `redis://[username:password@]host[:port][/db]` (TCP; port 6379, db 0 by default);
-    /// - `rediss://...` (TLS: not built into this crate yet, so `build` refuses it);
+    /// - `rediss://...` (TLS, port 6379 by default: the server's certificate must be issued
+    ///   for the host named in the URL by a CA the system trusts or one given to
+    ///   [`tls_ca_file`](Self::tls_ca_file) / [`tls_ca_pem`](Self::tls_ca_pem));
     /// - `redis+unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (a Unix socket);
     /// - `redis+cluster://[username:password@]host1:port1,host2:port2` (a Redis Cluster,
-    ///   given any of its nodes; the same as [`cluster_nodes`](Self::cluster_nodes)).
+    ///   given any of its nodes; the same as [`cluster_nodes`](Self::cluster_nodes)), and
+    ///   `rediss+cluster://...`, the same over TLS (every node is checked as above).
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
         self
     }
 
     /// Connect to a Redis Cluster through these nodes (`redis://host:port` URLs or
-    /// `host:port`); the client discovers the rest of the cluster from them.
+    /// `host:port`); the client discovers the rest of the cluster from them. `rediss://`
+    /// nodes connect over TLS; all nodes must then be `rediss://`.
     pub fn cluster_nodes<I, S>(mut self, nodes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -222,15 +242,34 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// Trust the CA certificate(s) in this PEM file for `rediss://` servers *instead of* the
+    /// system's roots: for a server whose certificate a private CA issued. The file is read
+    /// by [`build`](Self::build). There is deliberately no switch that turns certificate
+    /// checks off: give the CA instead.
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca = Some(CaSource::File(path.into()));
+        self
+    }
+
+    /// The same as [`tls_ca_file`](Self::tls_ca_file), with the PEM text itself (for a CA
+    /// that comes from a secret store rather than a file).
+    pub fn tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_ca = Some(CaSource::Pem(pem.into()));
+        self
+    }
+
     /// Checks the settings and connects: on a single node, one multiplexed connection that
     /// reconnects by itself; on a cluster, one to every primary.
     ///
     /// # Errors
     /// - [`ErrorKind::InvalidConfig`](cache_core::ErrorKind::InvalidConfig): a URL that does
     ///   not parse, an unsupported scheme, a zero timeout, a database other than 0 on a
-    ///   cluster, or credentials the server refuses;
+    ///   cluster, credentials the server refuses, a CA file that cannot be read or holds no
+    ///   certificate, a CA given for a URL that is not `rediss://`, a mix of TLS and plain
+    ///   cluster nodes, or (TLS) a server certificate that is not trusted or not issued for
+    ///   the host connected to (the context says what rustls found);
     /// - [`ErrorKind::Unavailable`](cache_core::ErrorKind::Unavailable): the server refused
-    ///   or dropped the connection;
+    ///   or dropped the connection, or another TLS handshake failure;
     /// - [`ErrorKind::Timeout`](cache_core::ErrorKind::Timeout): no connection within the
     ///   connect timeout plus the operation timeout.
     pub async fn build(self) -> Result<RedisCache> {
@@ -242,10 +281,19 @@ impl RedisCacheBuilder {
         }
         let target = self.target()?;
         let endpoint = target.describe();
+        let tls = target.is_tls();
+        let certificates = self.certificates(tls)?;
+        if tls {
+            ensure_crypto_provider();
+        }
         let connecting = async {
             let conn = match &target {
                 Target::Single(info) => {
-                    let client = redis::Client::open(info.clone()).map_err(|e| error::from_redis(e, OP, None))?;
+                    let client = match &certificates {
+                        Some(certs) => redis::Client::build_with_tls((**info).clone(), certs.clone()),
+                        None => redis::Client::open((**info).clone()),
+                    }
+                    .map_err(|e| error::from_redis(e, OP, None))?;
                     // One reconnection attempt per failed call, shortly retried once: while the
                     // server is down, calls fail fast with `Unavailable` instead of queueing
                     // behind a long backoff, and the next call tries again.
@@ -261,7 +309,11 @@ impl RedisCacheBuilder {
                         .map_err(|e| error::from_redis(e, OP, None))?
                 }
                 Target::Cluster(nodes) => {
-                    let client = ClusterClientBuilder::new(nodes.clone())
+                    let mut builder = ClusterClientBuilder::new(nodes.clone());
+                    if let Some(certs) = &certificates {
+                        builder = builder.certs(certs.clone());
+                    }
+                    let client = builder
                         .connection_timeout(connect_timeout)
                         .response_timeout(operation_timeout)
                         // A few quick retries follow MOVED/ASK after a resharding; our own
@@ -302,12 +354,38 @@ impl RedisCacheBuilder {
         Ok(RedisCache { shared: Arc::new(shared), prefix: Arc::from(self.prefix) })
     }
 
+    /// The CA to trust for a TLS target, read now so a bad file is an error of `build`.
+    fn certificates(&self, tls: bool) -> Result<Option<TlsCertificates>> {
+        const OP: &str = "build";
+        let Some(ca) = &self.tls_ca else { return Ok(None) };
+        if !tls {
+            return Err(config(OP, "a TLS CA was given but the URL is not rediss:// (or rediss+cluster://)"));
+        }
+        let pem = match ca {
+            CaSource::Pem(pem) => pem.clone(),
+            CaSource::File(path) => std::fs::read(path).map_err(|source| {
+                config(OP, format!("cannot read the TLS CA file {}", path.display())).with_source(source)
+            })?,
+        };
+        // redis-rs parses the PEM only when it connects, and a file with no certificate in
+        // it would then silently mean "the system roots only": refuse it here instead.
+        if !pem.windows(b"-----BEGIN CERTIFICATE-----".len()).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(config(OP, "the TLS CA holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+        }
+        Ok(Some(TlsCertificates { client_tls: None, root_cert: Some(pem) }))
+    }
+
     /// The connection settings, from the URL or the parts, with the overrides applied.
     fn target(&self) -> Result<Target> {
         const OP: &str = "build";
         let mut nodes = self.cluster_nodes.clone();
         let mut url = self.url.clone();
-        if let Some(cluster) = url.as_deref().and_then(|url| url.strip_prefix("redis+cluster://")) {
+        let cluster_url = url.as_deref().and_then(|url| {
+            url.strip_prefix("redis+cluster://")
+                .map(|rest| ("redis", rest))
+                .or_else(|| url.strip_prefix("rediss+cluster://").map(|rest| ("rediss", rest)))
+        });
+        if let Some((node_scheme, cluster)) = cluster_url {
             // `redis+cluster://user:pass@h1:p1,h2:p2/`: credentials apply to every node.
             let cluster = cluster.trim_end_matches('/');
             let (userinfo, hosts) = match cluster.rfind('@') {
@@ -316,7 +394,10 @@ impl RedisCacheBuilder {
             };
             let userinfo = userinfo.map_or_else(String::new, |userinfo| format!("{userinfo}@"));
             nodes.extend(
-                hosts.split(',').filter(|host| !host.is_empty()).map(|host| format!("redis://{userinfo}{host}")),
+                hosts
+                    .split(',')
+                    .filter(|host| !host.is_empty())
+                    .map(|host| format!("{node_scheme}://{userinfo}{host}")),
             );
             if nodes.is_empty() {
                 return Err(config(OP, "a redis+cluster:// URL needs at least one host:port"));
@@ -340,6 +421,12 @@ impl RedisCacheBuilder {
             if infos.iter().any(|info| info.redis_settings().db() != 0) {
                 return Err(config(OP, "a Redis Cluster has only database 0"));
             }
+            // The cluster client takes one TLS mode for all nodes (from the first): a mix
+            // would silently talk plain TCP to some of them, or TLS to a plain port.
+            let tls_nodes = infos.iter().filter(|info| is_tls(info)).count();
+            if tls_nodes != 0 && tls_nodes != infos.len() {
+                return Err(config(OP, "cluster nodes must be all rediss:// or all redis://, not a mix"));
+            }
             return Ok(Target::Cluster(infos));
         }
         let url = match url {
@@ -352,11 +439,17 @@ impl RedisCacheBuilder {
                 ConnectionAddr::Tcp(host, port) => {
                     ConnectionAddr::Tcp(self.host.clone().unwrap_or_else(|| host.clone()), self.port.unwrap_or(*port))
                 }
+                ConnectionAddr::TcpTls { host, port, insecure, tls_params } => ConnectionAddr::TcpTls {
+                    host: self.host.clone().unwrap_or_else(|| host.clone()),
+                    port: self.port.unwrap_or(*port),
+                    insecure: *insecure,
+                    tls_params: tls_params.clone(),
+                },
                 _ => return Err(config(OP, "host and port cannot be combined with a Unix socket URL")),
             };
             info = info.set_addr(addr);
         }
-        Ok(Target::Single(info))
+        Ok(Target::Single(Box::new(info)))
     }
 
     /// Parses one URL and applies the builder's database and credentials over it.
@@ -364,14 +457,17 @@ impl RedisCacheBuilder {
         const OP: &str = "build";
         let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
         if !matches!(scheme, "redis" | "rediss" | "redis+unix" | "unix" | "valkey" | "valkeys") {
-            return Err(config(OP, "the URL must start with redis://, rediss://, redis+unix:// or redis+cluster://"));
+            return Err(config(
+                OP,
+                "the URL must start with redis://, rediss://, redis+unix://, redis+cluster:// or rediss+cluster://",
+            ));
         }
         let info = url.into_connection_info().map_err(|source| {
             // The client's parse errors are fixed texts that never quote the URL.
             config(OP, "the Redis URL does not parse").with_source(source)
         })?;
         if !info.addr().is_supported() {
-            return Err(config(OP, "rediss:// (TLS) is not built into this crate"));
+            return Err(config(OP, "this kind of address is not supported by the client"));
         }
         let mut redis = info.redis_settings().clone();
         if let Some(db) = self.db {
@@ -390,12 +486,40 @@ impl RedisCacheBuilder {
     }
 }
 
+/// Makes sure rustls has a process-wide default `CryptoProvider` before redis-rs needs one.
+///
+/// redis-rs (1.2) builds its TLS config with `rustls::ClientConfig::builder()`, which takes
+/// the process default and panics when none was installed and more than one provider is
+/// compiled in, as happens when this crate is linked beside mongodb (ring) and the AWS SDK
+/// (aws-lc-rs); redis-rs offers no way to pass a provider or a ready config. So when no
+/// default exists yet we install ring's, once. A provider the application installed first
+/// is kept (we never override a user's choice), and losing a race with another installer is
+/// fine: the default it set serves us as well.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err only means another thread installed a default in between.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+fn is_tls(info: &ConnectionInfo) -> bool {
+    matches!(info.addr(), ConnectionAddr::TcpTls { .. })
+}
+
 enum Target {
-    Single(ConnectionInfo),
+    // Boxed: TLS settings make a `ConnectionInfo` ten times the size of the cluster's `Vec`.
+    Single(Box<ConnectionInfo>),
     Cluster(Vec<ConnectionInfo>),
 }
 
 impl Target {
+    fn is_tls(&self) -> bool {
+        match self {
+            Target::Single(info) => is_tls(info),
+            Target::Cluster(nodes) => nodes.iter().any(is_tls),
+        }
+    }
+
     /// Where we connect, without credentials, for `Debug` and error messages.
     fn describe(&self) -> String {
         fn addr(info: &ConnectionInfo) -> String {
@@ -447,6 +571,26 @@ mod tests {
         assert_eq!(nodes.len(), 2);
         assert!(nodes.iter().all(|node| node.redis_settings().password() == Some("pw")));
         assert!(builder.clone().db(1).target().is_err(), "a cluster has only database 0");
+    }
+
+    #[test]
+    fn tls_urls_parse_and_a_ca_needs_tls() {
+        let builder = RedisCacheBuilder::new().url("rediss://127.0.0.1:6380/1");
+        let Ok(target) = builder.target() else { panic!("rediss:// parses") };
+        assert!(target.is_tls());
+        let builder = RedisCacheBuilder::new().url("rediss+cluster://:pw@127.0.0.1:7000,127.0.0.1:7001");
+        let Ok(Target::Cluster(nodes)) = builder.target() else { panic!("a TLS cluster") };
+        assert!(nodes.iter().all(is_tls));
+        let mixed = RedisCacheBuilder::new().cluster_nodes(["rediss://127.0.0.1:7000", "redis://127.0.0.1:7001"]);
+        assert_eq!(mixed.target().err().map(|e| e.kind()), Some(cache_core::ErrorKind::InvalidConfig));
+        let plain = RedisCacheBuilder::new().url("redis://127.0.0.1").tls_ca_pem("-----BEGIN CERTIFICATE-----");
+        assert_eq!(plain.certificates(false).err().map(|e| e.kind()), Some(cache_core::ErrorKind::InvalidConfig));
+        let not_pem = RedisCacheBuilder::new().tls_ca_pem("nothing here");
+        assert_eq!(not_pem.certificates(true).err().map(|e| e.kind()), Some(cache_core::ErrorKind::InvalidConfig));
+        let missing = RedisCacheBuilder::new().tls_ca_file("/nonexistent/ca.pem");
+        let error = missing.certificates(true).err();
+        assert_eq!(error.as_ref().map(|e| e.kind()), Some(cache_core::ErrorKind::InvalidConfig));
+        assert!(error.is_some_and(|e| e.to_string().contains("/nonexistent/ca.pem")));
     }
 
     #[test]

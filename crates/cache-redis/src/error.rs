@@ -47,6 +47,9 @@ pub(crate) fn config(operation: &'static str, context: impl Into<Cow<'static, st
 
 /// Maps a failure of the `redis` client onto our kinds:
 ///
+/// - a TLS certificate the client does not trust (unknown issuer, wrong host name,
+///   expired): `InvalidConfig`, since retrying cannot help; another TLS handshake failure:
+///   `Unavailable`; both say what rustls found;
 /// - refused, reset, closed connections and a cluster without a connection to the node:
 ///   `Unavailable`; so are the server's own "not now" replies (`LOADING`, `TRYAGAIN`,
 ///   `CLUSTERDOWN`, `MASTERDOWN`, `READONLY` during a failover): a retry may succeed;
@@ -67,6 +70,9 @@ fn classify(source: &RedisError) -> (ErrorKind, Cow<'static, str>) {
     use redis::ErrorKind as Client;
     if source.is_timeout() {
         return (ErrorKind::Timeout, "the connection timed out".into());
+    }
+    if let Some(tls) = tls_failure(source) {
+        return tls;
     }
     if source.is_connection_refusal() {
         return (ErrorKind::Unavailable, "connection refused".into());
@@ -102,6 +108,37 @@ fn classify(source: &RedisError) -> (ErrorKind, Cow<'static, str>) {
         }
         _ => (ErrorKind::Unexpected, format!("client error: {}", source.category()).into()),
     }
+}
+
+/// What rustls refused, when the failure was the TLS handshake. redis-rs keeps the
+/// `io::Error` tokio-rustls returned (behind an `Arc<dyn Error>`), which wraps the
+/// `rustls::Error`; `io::Error::source` skips the wrapped error itself, so each link of the
+/// chain is unwrapped by hand.
+fn tls_failure(source: &RedisError) -> Option<(ErrorKind, Cow<'static, str>)> {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    let mut link = std::error::Error::source(source);
+    let tls = loop {
+        let current = link?;
+        let current = current.downcast_ref::<Shared>().map_or(current, |shared| &**shared as &dyn std::error::Error);
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            break tls;
+        }
+        if let Some(tls) = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            break tls;
+        }
+        link = current.source();
+    };
+    Some(match tls {
+        rustls::Error::InvalidCertificate(_) => (
+            ErrorKind::InvalidConfig,
+            format!("the server's TLS certificate is not trusted ({tls}): give its CA to tls_ca_file, or check the host name").into(),
+        ),
+        _ => (ErrorKind::Unavailable, format!("the TLS handshake failed ({tls})").into()),
+    })
 }
 
 /// The code and text of the server's error reply. A failed command inside a pipeline or

@@ -42,8 +42,35 @@
 //! cluster nodes, or host, port, database and credentials;
 //! [`RedisCacheBuilder::from_env`] reads the URL from `CACHE_REDIS_URL`. `build()`
 //! connects, so a wrong address or password is an error there, not on the first call.
-//! The password never appears in `Debug`, `Display` or an error. `rediss://` (TLS) is
-//! not built in yet: `build()` refuses it with `InvalidConfig`.
+//! The password never appears in `Debug`, `Display` or an error.
+//!
+//! `rediss://host:port/0` connects over TLS (rustls; no OpenSSL is linked), and
+//! `rediss+cluster://h1:p1,h2:p2` (or `rediss://` [cluster nodes](RedisCacheBuilder::cluster_nodes))
+//! does the same for every node of a cluster. The server's certificate must be issued for
+//! the host in the URL by a CA the system trusts or, when one is given to
+//! [`tls_ca_file`](RedisCacheBuilder::tls_ca_file) / [`tls_ca_pem`](RedisCacheBuilder::tls_ca_pem),
+//! by that CA (then the system's roots are not consulted);
+//! an untrusted certificate is an `InvalidConfig` error at `build()` that says what rustls
+//! found. There is no switch that turns certificate checks off, and no client certificates
+//! (mutual TLS) yet.
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cache_core::Result<()> {
+//! let cache = cache_redis::RedisCache::builder()
+//!     .url("rediss://cache.internal:6380/0")
+//!     .tls_ca_file("/etc/ssl/private-ca.pem")
+//!     .build()
+//!     .await?;
+//! # let _ = cache;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! TLS needs a rustls `CryptoProvider`. When the application has installed a process
+//! default, it is used; otherwise the first TLS `build()` installs rustls' *ring* provider as
+//! the process default (redis-rs takes the default and offers no way to pass one, and
+//! without a default rustls panics whenever more than one provider is compiled in).
 //!
 //! # Keys, prefix and `clear`
 //!

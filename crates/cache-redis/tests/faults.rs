@@ -206,7 +206,7 @@ async fn bad_urls_are_invalid_config() {
         "redis://",
         "redis://127.0.0.1:6379/not-a-db",
         "redis://127.0.0.1:99999",
-        "rediss://127.0.0.1:6379",
+        "rediss+cluster://",
         "redis+cluster://",
         "127.0.0.1:6379",
     ] {

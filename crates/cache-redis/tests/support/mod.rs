@@ -67,6 +67,8 @@ pub struct OwnServer {
     pub port: u16,
     dir: PathBuf,
     extra: Vec<String>,
+    /// Listens with TLS only: `--port 0 --tls-port P`.
+    tls: bool,
 }
 
 impl OwnServer {
@@ -75,7 +77,18 @@ impl OwnServer {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("cache-redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("creating the server's directory");
-        let server = OwnServer { port, dir, extra: extra.iter().map(|arg| (*arg).to_owned()).collect() };
+        let server = OwnServer { port, dir, extra: extra.iter().map(|arg| (*arg).to_owned()).collect(), tls: false };
+        server.launch();
+        server
+    }
+
+    /// Starts one that speaks only TLS on its port, with `extra` arguments (the
+    /// `--tls-cert-file` and friends).
+    pub fn start_tls(extra: &[&str]) -> OwnServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("cache-redis-tls-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("creating the server's directory");
+        let server = OwnServer { port, dir, extra: extra.iter().map(|arg| (*arg).to_owned()).collect(), tls: true };
         server.launch();
         server
     }
@@ -87,8 +100,11 @@ impl OwnServer {
     /// Starts the server (again) on the same port and directory.
     pub fn launch(&self) {
         let dir = self.dir.to_string_lossy().into_owned();
+        let port = self.port.to_string();
+        let ports = if self.tls { ["--port", "0", "--tls-port", &port] } else { ["--port", &port, "", ""] };
         let status = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--daemonize", "yes"])
+            .args(ports.iter().filter(|arg| !arg.is_empty()))
+            .args(["--bind", "127.0.0.1", "--daemonize", "yes"])
             .args(["--save", "", "--appendonly", "no", "--dir", &dir])
             .args(["--pidfile", &format!("{dir}/redis.pid"), "--logfile", &format!("{dir}/redis.log")])
             .args(&self.extra)
