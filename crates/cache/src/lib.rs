@@ -28,7 +28,7 @@
 //! | `memory://` | `memory::MemoryCache`, fresh and private | `max_capacity`, `policy=s3fifo\|lru\|lfu\|fifo\|random` |
 //! | `file:///abs/path` | `fs::FsCache` in that directory | `max_entries`, `max_bytes`, `durability=none\|sync_data\|sync_all`, `create=true` |
 //! | `redis://[user:pass@]host:port/db` | `redis::RedisCache` on one node | `connect_timeout=2s`, `timeout=1s`, `clear_flushes_db=true` |
-//! | `rediss://...` | refused with `InvalidConfig`: cache-redis has no TLS yet | as `redis://` |
+//! | `rediss://...` | `redis::RedisCache` over TLS (rustls) | as `redis://`, plus `tls_ca_file` |
 //! | `redis+unix:///path/redis.sock` | `redis::RedisCache` over a Unix socket | `db`, and as `redis://` |
 //! | `redis+cluster://[user:pass@]h1:p1,h2:p2` | `redis::RedisCache` on a Redis Cluster | as `redis://` |
 //! | `memcache://h1:p1,h2:p2` | `memcached::MemcachedCache` on one server or a ring | `connect_timeout`, `timeout`, `pool_size`, `item_size`, `generation_refresh` |

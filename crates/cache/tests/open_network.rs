@@ -49,11 +49,6 @@ const ERRORS: &[(&str, &str)] = &[
          redis+cluster://h1:p1,h2:p2",
     ),
     (
-        "rediss://:secret@127.0.0.1:6380/0",
-        "rediss open: invalid configuration: rediss:// (TLS) is not built into cache-redis yet: use redis:// on a \
-         trusted network or through a TLS tunnel",
-    ),
-    (
         "redis+unix://cache-host/run/redis.sock",
         "redis+unix open: invalid configuration: redis+unix:// takes the socket's path after three slashes, as in \
          redis+unix:///run/redis.sock",
