@@ -374,8 +374,15 @@ impl Shared {
                 // with other clients' incr.
                 let bumped = match node.client.run(Arithmetic::new(&wire).delta(step)) {
                     Ok(bumped) => bumped,
-                    // Replaced by a non-number since the read: the next read says so.
+                    // Replaced by a non-number since the read (a racing compare-and-swap made
+                    // it negative): the next read says so. The server's refusal is a definite
+                    // answer, not applied, even when the client wraps it as ambiguous.
                     Err(memcache::exp::Error::Rejected(_)) => continue,
+                    Err(memcache::exp::Error::Ambiguous { source, .. })
+                        if matches!(*source, memcache::exp::Error::Rejected(_)) =>
+                    {
+                        continue;
+                    }
                     Err(error) => return Err(failed(error)),
                 };
                 let Some(result) = bumped.value.filter(|_| bumped.status == MutationStatus::Applied) else {
