@@ -180,7 +180,8 @@ where
     Fut: Future<Output = std::result::Result<(T, Bytes), LoadError>>,
     D: Fn(&Bytes) -> Result<T>,
 {
-    if let Some(bytes) = read_through_faults(cache, key).await? {
+    let (cached, store_down) = read_through_faults(cache, key).await?;
+    if let Some(bytes) = cached {
         return decode(&bytes);
     }
     let leader = loop {
@@ -194,10 +195,13 @@ where
             },
         }
     };
-    // Another flight may have finished between our miss and our lead.
-    if let Some(bytes) = read_through_faults(cache, key).await? {
-        leader.finish(Ok(bytes.clone()));
-        return decode(&bytes);
+    // Another flight may have finished between our miss and our lead. Not worth asking
+    // a store that has just failed to answer: that would cost a second timeout.
+    if !store_down {
+        if let (Some(bytes), _) = read_through_faults(cache, key).await? {
+            leader.finish(Ok(bytes.clone()));
+            return decode(&bytes);
+        }
     }
     let loaded = match produce().await {
         // The value is the caller's whether or not the store keeps it: a cache that is
@@ -224,11 +228,12 @@ where
 }
 
 /// A read for get-or-compute: a store that is unavailable or timed out counts as a miss,
-/// so the caller still gets a value (from the loader) while the cache is down.
-async fn read_through_faults<C: Cache + ?Sized>(cache: &C, key: &str) -> Result<Option<Bytes>> {
+/// so the caller still gets a value (from the loader) while the cache is down. Also says
+/// whether the store just failed that way.
+async fn read_through_faults<C: Cache + ?Sized>(cache: &C, key: &str) -> Result<(Option<Bytes>, bool)> {
     match cache.get(key).await {
-        Err(error) if error.is_temporary() => Ok(None),
-        other => other,
+        Err(error) if error.is_temporary() => Ok((None, true)),
+        other => other.map(|value| (value, false)),
     }
 }
 

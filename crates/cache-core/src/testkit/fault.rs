@@ -625,8 +625,9 @@ pub async fn get_or_insert_serves_the_loaded_value_during_a_fault<H: FaultHarnes
     for outcome in callers.join_all().await {
         assert_eq!(outcome.expect("the loaded value despite the fault"), Bytes::from_static(b"fresh"));
     }
-    // One read and one store, each within the timeout plus the margin, around the load;
-    // plus one margin for a waiter whose own read ended just after the leader's did.
+    // One read and one store, each within the timeout plus the margin, around the load
+    // (no second read once the first one failed); plus one margin for a waiter whose own
+    // read ended just after the leader's did.
     let bound = SUITE_TIMEOUT * 2 + MARGIN * 3;
     assert!(started.elapsed() <= bound, "callers waited {:?}, more than {bound:?}", started.elapsed());
     assert!(loads.load(Ordering::SeqCst) >= 1);
