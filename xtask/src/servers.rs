@@ -99,8 +99,12 @@ const REDIS_SERVER: &[&str] = &[
     "{dir}/redis.log",
 ];
 
-const REDIS_INSTALL: Install =
-    Install::Apt { binaries: &["redis-server", "redis-cli"], packages: &["redis-server", "redis-tools"] };
+/// `openssl` makes the certificates of cache-redis's TLS tests; most Debian machines have it,
+/// a minimal one may not.
+const REDIS_INSTALL: Install = Install::Apt {
+    binaries: &["redis-server", "redis-cli", "openssl"],
+    packages: &["redis-server", "redis-tools", "openssl"],
+};
 
 const REDIS_STOP: Stop = Stop::Command(&["redis-cli", "-p", "{port}", "shutdown", "nosave"]);
 
