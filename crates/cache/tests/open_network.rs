@@ -16,12 +16,12 @@ const ERRORS: &[(&str, &str)] = &[
     (
         "redis://127.0.0.1:6379/0?colour=blue",
         "redis open: invalid configuration: unknown query key \"colour\"; valid keys for redis:// are prefix, ttl, \
-         connect_timeout, timeout, clear_flushes_db",
+         connect_timeout, timeout, clear_flushes_db, tls_ca_file",
     ),
     (
         "redis://127.0.0.1:6379/0?db=2",
         "redis open: invalid configuration: unknown query key \"db\"; valid keys for redis:// are prefix, ttl, \
-         connect_timeout, timeout, clear_flushes_db",
+         connect_timeout, timeout, clear_flushes_db, tls_ca_file",
     ),
     (
         "redis://127.0.0.1:6379/0?timeout=fast",
