@@ -376,10 +376,8 @@ impl Store {
                     data.resize(len, 0);
                     (&file).read_exact(&mut data)
                 } else {
-                    // Zeroing a large buffer costs more than the file's own size probe, and
-                    // with that probe `read_to_end` fills the buffer in one read.
                     data.reserve_exact(len);
-                    (&file).read_to_end(&mut data).map(drop)
+                    read_into_spare_capacity(&file, &mut data, len)
                 };
                 match read {
                     Ok(()) => {}
@@ -1049,6 +1047,21 @@ fn read_dir_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, FsError> {
     entries
         .map(|entry| entry.map(|entry| entry.file_name()).map_err(|error| FsError::io("listing", dir, error)))
         .collect()
+}
+
+/// Reads `file` from its current position until `data` holds `len` bytes, into memory
+/// it does not zero first (zeroing a large buffer costs more than reading it), in as few
+/// reads as the kernel allows: one for a file in the page cache. `read_to_end` would add
+/// an fstat, an lseek and a final read to see the end, or grow in small steps when bounded.
+fn read_into_spare_capacity(file: &File, data: &mut Vec<u8>, len: usize) -> io::Result<()> {
+    while data.len() < len {
+        match rustix::io::read(file, rustix::buffer::spare_capacity(data)) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Refreshes the access time a sweep orders evictions by. Best effort: a file system that
