@@ -83,6 +83,7 @@ const MONGO_KEYS: &[&str] = &[
 ];
 
 /// How many of [`MONGO_KEYS`] are the store's own; the rest go to the driver.
+#[cfg(feature = "mongo")]
 const MONGO_OWN_KEYS: usize = 5;
 
 /// Every scheme, in the order error messages list them.
