@@ -114,19 +114,22 @@
 //! File system calls block, so the async API keeps them off tokio's workers except where
 //! they cannot wait for the disk:
 //!
-//! - A `get` or `has` of a small entry (64 KiB or less) first tries the page cache on the
+//! - A `get` or `has` of an entry of up to 1 MiB first tries the page cache on the
 //!   calling task: `open` (`O_NOATIME`), `fstat`, one `preadv2` with `RWF_NOWAIT`, which
 //!   fails instead of waiting when any byte is not cached, `close`, and the checksum. A
-//!   miss on a missing file is answered there too. Anything else (a large, uncached,
+//!   miss on a missing file is answered there too. Anything else (a larger, uncached,
 //!   expired or damaged entry, an access time due for a refresh) goes to the blocking
-//!   path. Cost under a slow disk: the `open` still reads the directory from disk when its
-//!   blocks are not cached, blocking the worker for that one read;
+//!   path. What it costs: the worker is busy for the copy and the checksum, a few µs for
+//!   1 KiB and about 90 µs for 1 MiB on the benchmark VM (through a blocking thread the
+//!   same 1 MiB get took about 150 µs: the bytes cross threads and two wake-ups are paid);
+//!   under a slow disk, the `open` still reads the directory from disk when its blocks are
+//!   not cached, blocking the worker for that one read.
 //!   [`FsCacheBuilder::cached_reads(false)`](FsCacheBuilder::cached_reads) sends every
 //!   read to the blocking pool instead.
 //! - Everything else runs as one `tokio::task::spawn_blocking` task (about 10 to 20 µs of
 //!   hand-off on a small VM): a `get` there is `open`, `fstat`, one `read` and `close`
-//!   (entries over 64 KiB add a size probe and a final empty `read`; a read refreshes the
-//!   access time with `futimens` at most once a second per entry), and a checksum pass. A
+//!   (a read refreshes the access time with `futimens` at most once a second per entry),
+//!   and a checksum pass. A
 //!   `set` is `open` of a temp file, one `writev`, `close`, and under the shard lock an
 //!   `lstat` and the `rename`; writes stay off the workers because a write can wait for
 //!   the disk at any step (dirty-page throttling, journal commits). The batch operations
@@ -304,12 +307,12 @@ impl FsCacheBuilder {
     }
 
     /// Whether the async `get` and `has` answer on the calling task when the entry is
-    /// small (64 KiB or less) and wholly in the page cache (default: yes), instead of
-    /// handing every read to tokio's blocking pool. The bytes are read with `RWF_NOWAIT`,
-    /// so the task never waits for the disk's data; what it may still wait for is the
-    /// `open` of the entry's path when the directory blocks are not cached (one disk read,
-    /// on a slow disk milliseconds). Turn it off when even that must never happen on an
-    /// async worker.
+    /// 1 MiB or less and wholly in the page cache (default: yes), instead of handing every
+    /// read to tokio's blocking pool. The bytes are read with `RWF_NOWAIT`, so the task
+    /// never waits for the disk's data; it is busy for the copy and the checksum (about
+    /// 90 µs for 1 MiB on a small VM), and may still wait for the `open` of the entry's
+    /// path when the directory blocks are not cached (one disk read, on a slow disk
+    /// milliseconds). Turn it off when even that must never happen on an async worker.
     pub fn cached_reads(mut self, enabled: bool) -> Self {
         self.cached_reads = enabled;
         self
