@@ -561,6 +561,11 @@ async fn under_fault<H: FaultHarness>(fault: Fault) {
     proxy.set(fault);
     let (during, writers) = mixed_workload(&cache, writers, ROUNDS).await;
     let bound = SUITE_TIMEOUT + MARGIN;
+    // What the store answers under each fault, for its docs (`--nocapture` shows it).
+    println!(
+        "under {fault:?}: {} calls, {} ok, errors {:?}, worst {:?}",
+        during.calls, during.ok, during.errors, during.worst
+    );
     assert!(during.wrong.is_empty(), "under {fault:?}: {:#?}", during.wrong);
     assert!(
         during.worst <= bound,
@@ -635,6 +640,7 @@ pub async fn bulk_calls_under_faults_never_mix_keys<H: FaultHarness>() {
     let (proxy, cache) = through_proxy::<H>().await;
     let keys: Vec<String> = (0..100).map(|index| format!("bulk-{index}")).collect();
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let flipped = std::sync::atomic::AtomicBool::new(false);
     let flipping = async {
         for fault in
             [Fault::Reset, Fault::None, Fault::Latency(SUITE_TIMEOUT * 2), Fault::None, Fault::Reset, Fault::None]
@@ -642,19 +648,30 @@ pub async fn bulk_calls_under_faults_never_mix_keys<H: FaultHarness>() {
             proxy.set(fault);
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        flipped.store(true, Ordering::SeqCst);
     };
     let mut tally = Tally::default();
     let working = async {
-        for round in 0..12 {
+        // Until every fault has had its turn (and 12 rounds at least): a store that fails
+        // fast under a reset would otherwise spend all its rounds in the first one, and no
+        // call would meet a fault in its middle.
+        let mut round = 0;
+        while round < 12 || !flipped.load(Ordering::SeqCst) {
             let entries: Vec<(&str, Bytes)> =
                 refs.iter().map(|key| (*key, Bytes::from(format!("{key}={round}")))).collect();
             tally.call("set_many", cache.set_many(&entries, Ttl::Never)).await;
             if let Some(values) = tally.call("get_many", cache.get_many(&refs)).await {
                 check_bulk(&refs, &values, &mut tally.wrong);
             }
+            round += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
     tokio::join!(flipping, working);
+    println!(
+        "bulk calls under flipping faults: {} calls, {} ok, errors {:?}, worst {:?}",
+        tally.calls, tally.ok, tally.errors, tally.worst
+    );
     proxy.set(Fault::None);
     recovers(&*cache, Fault::Reset).await;
     let values = cache.get_many(&refs).await.expect("get_many after the faults");
