@@ -187,9 +187,9 @@ struct Soak {
     url: fn(&str) -> String,
 }
 
-/// DynamoDB is left out on purpose: moto keeps its tables in memory, so a restart deletes
-/// the table, which no real DynamoDB does; soak it against a persistent endpoint with the
-/// example's `--url` instead.
+/// moto keeps its tables in memory, so the xtask starts it with the soak's table made
+/// before its port opens ([`servers::MOTO_SOAK_TABLE`]): a restart loses the data, as the
+/// soak's model allows, but never the table, which no real DynamoDB restart does either.
 const SOAKS: &[Soak] = &[
     Soak { store: "redis", server: "redis", feature: "redis", url: |address| address.to_owned() },
     Soak {
@@ -197,6 +197,13 @@ const SOAKS: &[Soak] = &[
         server: "memcached",
         feature: "memcached",
         url: |address| format!("memcache://{address}"),
+    },
+    Soak {
+        store: "dynamo",
+        server: "dynamodb",
+        feature: "dynamo",
+        // The emulator takes any credentials; the region is the one the table was made in.
+        url: |address| format!("dynamodb://soak:soak@{}?region=us-east-1&endpoint={address}", servers::MOTO_SOAK_TABLE),
     },
     Soak {
         store: "mongo",

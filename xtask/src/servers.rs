@@ -135,9 +135,32 @@ const MEMCACHED_START: Start = Start::Daemon {
 /// updates (9 of 5,000 racing increments were lost) and concurrent conditional puts can
 /// both succeed; DynamoDB makes every single-item write atomic. One thread restores
 /// that, at no cost in throughput (moto is bound by Python's GIL anyway).
-const MOTO_ONE_THREAD: &str = "import sys, moto.server as moto; run = moto.run_simple; \
-    moto.run_simple = lambda *args, **options: run(*args, **{**options, 'threaded': False}); \
-    sys.argv[0] = 'moto_server'; moto.main()";
+///
+/// Before its port opens it also makes the empty table [`MOTO_SOAK_TABLE`] (through the
+/// app's own DynamoDB API, not moto's internals): moto keeps tables in memory, so after
+/// the soak's restarts a table must be there again before the first request, as a real
+/// DynamoDB table outlives any server; the data in it is lost, as the soak allows.
+const MOTO_ONE_THREAD: &str = "\
+import json, sys, werkzeug.test, moto.server as moto
+run = moto.run_simple
+def serve(host, port, app, **options):
+    table = {'TableName': 'cache-soak', 'BillingMode': 'PAY_PER_REQUEST',
+             'KeySchema': [{'AttributeName': 'cache_key', 'KeyType': 'HASH'}],
+             'AttributeDefinitions': [{'AttributeName': 'cache_key', 'AttributeType': 'S'}]}
+    headers = {'X-Amz-Target': 'DynamoDB_20120810.CreateTable', 'Content-Type': 'application/x-amz-json-1.0',
+               'Authorization': 'AWS4-HMAC-SHA256 Credential=soak/20260101/us-east-1/dynamodb/aws4_request, '
+                                'SignedHeaders=host, Signature=0'}
+    made = werkzeug.test.Client(app).post('/', headers=headers, data=json.dumps(table))
+    if made.status_code != 200:
+        sys.exit(f'creating the table cache-soak: HTTP {made.status_code} {made.get_data(as_text=True)}')
+    run(host, port, app, **{**options, 'threaded': False})
+moto.run_simple = serve
+sys.argv[0] = 'moto_server'
+moto.main()
+";
+
+/// The table every moto start makes (in region `us-east-1`, key `cache_key`), for the soak.
+pub(crate) const MOTO_SOAK_TABLE: &str = "cache-soak";
 
 /// Every server any store's tests use.
 pub(crate) static SERVERS: &[Server] = &[
@@ -352,6 +375,13 @@ mod tests {
             }
         }
         assert!(find("no-such-server").is_none());
+    }
+
+    #[test]
+    fn moto_makes_the_soak_table_before_serving() {
+        assert!(MOTO_ONE_THREAD.contains(&format!("'TableName': '{MOTO_SOAK_TABLE}'")));
+        let made = MOTO_ONE_THREAD.find("CreateTable").expect("the table is made");
+        assert!(made < MOTO_ONE_THREAD.find("run(host").expect("then it serves"), "before the port opens");
     }
 
     #[test]

@@ -1,16 +1,16 @@
-//! Servers that die, stall or reset, on memcached processes (and sockets) of the test's
-//! own: calls fail with a temporary error within their deadline, the other servers keep
-//! working, and a server that is back is used again by the same cache.
+//! Failures. cache-core's fault suite (latency, resets and a black hole, with 32 tasks at
+//! once) runs through its fault proxy in front of the real server in
+//! `CACHE_TEST_MEMCACHED_ADDR`. By hand here only what is memcached's own, on memcached
+//! processes of the test's own: a dead server in a ring fails only its keys with a
+//! temporary error within the deadline, the other servers keep working, and a server that
+//! is back is used again by the same cache; and `flush_all`.
 //!
 //! The elapsed-time checks below are the contract's "never hangs past its timeout", with a
 //! generous margin; they do not measure speed.
-//!
-//! Then cache-core's fault suite, through its fault proxy in front of the real server in
-//! `CACHE_TEST_MEMCACHED_ADDR`.
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use cache_core::testkit::fault::FaultHarness;
@@ -81,51 +81,6 @@ async fn a_dead_server_fails_only_its_keys_and_is_used_again_once_back() {
     cache.set(key, Bytes::from_static(b"again"), Ttl::Never).await.expect("the server is back");
     assert_eq!(cache.get(key).await.expect("get").as_deref(), Some(&b"again"[..]));
     assert_eq!(cache.incr(&on_server[1][1], 2).await.expect("incr"), 2);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_never_answers_times_out() {
-    // Accepts connections and holds them without reading or answering: a black hole.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a listener");
-    let address = listener.local_addr().expect("its address").to_string();
-    std::thread::spawn(move || {
-        let held: Vec<_> = listener.incoming().take(64).collect();
-        std::thread::sleep(Duration::from_secs(30));
-        drop(held);
-    });
-    let cache = cache_on(std::slice::from_ref(&address)).await;
-    let mut worst = Duration::ZERO;
-    for call in 0..5 {
-        let started = Instant::now();
-        let outcome = match call % 3 {
-            0 => cache.get("k").await.map(drop),
-            1 => cache.set("k", Bytes::from_static(b"v"), Ttl::Never).await,
-            _ => cache.incr("n", 1).await.map(drop),
-        };
-        worst = worst.max(started.elapsed());
-        let error = outcome.expect_err("nothing answers");
-        assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
-        assert!(error.is_temporary());
-    }
-    println!("worst call on a black hole: {worst:?}");
-    assert!(worst < limit(), "a call on a black hole took {worst:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_resets_every_connection_is_unavailable() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a listener");
-    let address = listener.local_addr().expect("its address").to_string();
-    std::thread::spawn(move || {
-        // Accept and close at once, for the few connections the test makes.
-        for stream in listener.incoming().take(64) {
-            drop(stream);
-        }
-    });
-    let cache = cache_on(std::slice::from_ref(&address)).await;
-    for _ in 0..3 {
-        let error = cache.get("k").await.expect_err("every connection is closed");
-        assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,29 +37,4 @@ impl FaultHarness for MongoFaults {
     }
 }
 
-/// The fault tests time every call against a one-second timeout, and the test server is
-/// one Python process: run them one at a time, so none is slowed by another's traffic.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-// `cache_core::fault_tests!` does not compile with an attribute as of this writing (its
-// `__fault_each` repeats the attributes inside the behaviours' repetition), so the same
-// tests are spelled out here; switch to the macro once it is fixed.
-macro_rules! fault_tests {
-    ($($behaviour:ident),* $(,)?) => {$(
-        #[test]
-        #[ignore = "needs mongodb: cargo xtask test"]
-        fn $behaviour() {
-            let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            cache_core::testkit::block_on(cache_core::testkit::fault::$behaviour::<MongoFaults>());
-        }
-    )*};
-}
-
-fault_tests! {
-    latency_under_the_timeout_is_harmless,
-    slow_server_times_out,
-    reset_connections_fail_fast,
-    black_hole_fails_fast,
-    bulk_calls_under_faults_never_mix_keys,
-    get_or_insert_serves_the_loaded_value_during_a_fault,
-}
+cache_core::fault_tests!(MongoFaults, #[ignore = "needs mongodb: cargo xtask test"]);

@@ -40,9 +40,11 @@ pub enum Fault {
     Bandwidth(u64),
     /// Reset (RST) every open connection and every new one.
     Reset,
-    /// Accept new connections and never answer them; open connections stall, holding what
-    /// they were sent (as TCP does on a path that drops packets) and forwarding it once
-    /// the fault is lifted.
+    /// Accept new connections and never answer them (nor dial the server for them); open
+    /// connections stall, holding what they were sent (as TCP does on a path that drops
+    /// packets) and forwarding it once the fault is lifted. A side that gives up during
+    /// the fault (closes or resets) ends its connection at once, held bytes dropped, so a
+    /// server is never kept waiting on a client that has gone.
     BlackHole,
 }
 
@@ -159,16 +161,42 @@ async fn serve(client: TcpStream, upstream: SocketAddr, mut fault: watch::Receiv
     }
 }
 
+/// The most a black-holed direction holds before it stops reading its sender (which
+/// then sees a full window, as over a real link): enough for any request or answer the
+/// suite sends, small enough that a stalled peer costs little memory.
+const HOLD_LIMIT: usize = 4 * 1024 * 1024;
+
 /// Forwards one direction, applying the fault in force to each chunk.
 async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut fault: watch::Receiver<Fault>) {
     let mut buffer = vec![0; 64 * 1024];
+    // What a black hole kept from the receiver, forwarded in order once it is lifted.
+    let mut held: Vec<u8> = Vec::new();
     loop {
-        // A black hole stalls the stream: nothing is read, so nothing is lost.
-        let Ok(current) = fault.wait_for(|fault| *fault != Fault::BlackHole).await.map(|fault| *fault) else {
-            return;
-        };
-        if current == Fault::Reset {
-            return;
+        let current = *fault.borrow_and_update();
+        match current {
+            Fault::Reset => return,
+            Fault::BlackHole => {
+                // Keep reading the sender and hold what it sends, instead of leaving it
+                // unread: a sender that gives up (a client past its timeout) is then seen
+                // at once, and the connection ends, so the far side is not kept waiting on
+                // a peer that is gone. A server that serves one connection at a time
+                // (moto on one thread) would otherwise stall for every client until the
+                // hole closed.
+                if !hold(&mut from, &mut buffer, &mut held, &mut fault).await {
+                    return;
+                }
+                continue;
+            }
+            Fault::None | Fault::Latency(_) | Fault::Bandwidth(_) => {}
+        }
+        if !held.is_empty() {
+            let chunk = std::mem::take(&mut held);
+            match deliver(&chunk, &mut to, &mut fault).await {
+                Sent::Done => {}
+                Sent::Held => held = chunk,
+                Sent::Closed => return,
+            }
+            continue;
         }
         let read = tokio::select! {
             read = from.read(&mut buffer) => read,
@@ -178,44 +206,78 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut fault: watch:
             },
         };
         let Ok(len @ 1..) = read else { return };
-        if !deliver(&buffer[..len], &mut to, &mut fault).await {
-            return;
+        match deliver(&buffer[..len], &mut to, &mut fault).await {
+            Sent::Done => {}
+            // Read just as the hole opened: held, not dropped.
+            Sent::Held => held.extend_from_slice(&buffer[..len]),
+            Sent::Closed => return,
         }
     }
 }
 
-/// Writes `chunk` under the fault in force; false when the connection must end.
-async fn deliver(chunk: &[u8], to: &mut OwnedWriteHalf, fault: &mut watch::Receiver<Fault>) -> bool {
-    loop {
-        let current = *fault.borrow_and_update();
-        match current {
-            Fault::Reset => return false,
-            Fault::BlackHole => {
-                // Data read just as the hole opened is held, not dropped.
-                if fault.wait_for(|fault| *fault != Fault::BlackHole).await.is_err() {
-                    return false;
+/// Reads the sender into `held` while the black hole lasts; false when the sender has
+/// gone (closed or reset) and the connection must end, dropping what was held: a path
+/// that drops packets never delivered it, and its sender has given up on it.
+async fn hold(
+    from: &mut OwnedReadHalf,
+    buffer: &mut [u8],
+    held: &mut Vec<u8>,
+    fault: &mut watch::Receiver<Fault>,
+) -> bool {
+    while *fault.borrow_and_update() == Fault::BlackHole {
+        if held.len() >= HOLD_LIMIT {
+            return fault.changed().await.is_ok();
+        }
+        tokio::select! {
+            read = from.read(buffer) => match read {
+                Ok(len @ 1..) => held.extend_from_slice(&buffer[..len]),
+                _ => return false,
+            },
+            changed = fault.changed() => if changed.is_err() {
+                return false;
+            },
+        }
+    }
+    true
+}
+
+/// What became of a chunk handed to [`deliver`].
+enum Sent {
+    Done,
+    /// A black hole opened: the caller holds the chunk.
+    Held,
+    /// The connection must end.
+    Closed,
+}
+
+/// Writes `chunk` under the fault in force.
+async fn deliver(chunk: &[u8], to: &mut OwnedWriteHalf, fault: &mut watch::Receiver<Fault>) -> Sent {
+    let written = |result: std::io::Result<()>| if result.is_ok() { Sent::Done } else { Sent::Closed };
+    let current = *fault.borrow_and_update();
+    match current {
+        Fault::Reset => Sent::Closed,
+        Fault::BlackHole => Sent::Held,
+        Fault::None => written(to.write_all(chunk).await),
+        Fault::Latency(delay) => {
+            tokio::time::sleep(delay).await;
+            let now = *fault.borrow();
+            match now {
+                Fault::Reset => Sent::Closed,
+                Fault::BlackHole => Sent::Held,
+                _ => written(to.write_all(chunk).await),
+            }
+        }
+        Fault::Bandwidth(bytes_per_second) => {
+            let piece = usize::try_from(bytes_per_second / 10).unwrap_or(usize::MAX).max(1);
+            // Each piece goes out once the link would have carried it.
+            for part in chunk.chunks(piece) {
+                let seconds = part.len() as f64 / bytes_per_second.max(1) as f64;
+                tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+                if to.write_all(part).await.is_err() {
+                    return Sent::Closed;
                 }
             }
-            Fault::None => return to.write_all(chunk).await.is_ok(),
-            Fault::Latency(delay) => {
-                tokio::time::sleep(delay).await;
-                if *fault.borrow() == Fault::Reset {
-                    return false;
-                }
-                return to.write_all(chunk).await.is_ok();
-            }
-            Fault::Bandwidth(bytes_per_second) => {
-                let piece = usize::try_from(bytes_per_second / 10).unwrap_or(usize::MAX).max(1);
-                // Each piece goes out once the link would have carried it.
-                for part in chunk.chunks(piece) {
-                    let seconds = part.len() as f64 / bytes_per_second.max(1) as f64;
-                    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-                    if to.write_all(part).await.is_err() {
-                        return false;
-                    }
-                }
-                return true;
-            }
+            Sent::Done
         }
     }
 }
@@ -264,7 +326,8 @@ pub trait FaultHarness: Send + Sync + 'static {
 
 /// Generates the fault suite as `#[test]`s in a module `faults`, for a type that
 /// implements [`FaultHarness`]. Attributes after the type (such as
-/// `#[ignore = "needs redis: cargo xtask test"]`) go on every generated test.
+/// `#[ignore = "needs redis: cargo xtask test"]`) go on every generated test. The tests
+/// run one at a time (see [`one_at_a_time`]).
 #[macro_export]
 macro_rules! fault_tests {
     ($harness:ty $(, #[$attr:meta])* $(,)?) => {
@@ -295,10 +358,22 @@ macro_rules! __fault_each {
         #[test]
         $($attr)*
         fn $behaviour() {
+            let _turn = $crate::testkit::fault::one_at_a_time();
             $crate::testkit::block_on($crate::testkit::fault::$behaviour::<$harness>());
         }
         $crate::__fault_each! { $harness, [$($attr)*] $($rest),* }
     };
+}
+
+/// Held by each test [`fault_tests!`](crate::fault_tests) generates, so a test binary runs
+/// its fault tests one after another. Each times every call against a short timeout on a
+/// server the others share: a sibling's 32 tasks, or its fault (a black-holed request
+/// holds a one-request-at-a-time server until its client gives up), would slow the
+/// server for all of them and fail calls the fault under test never touched.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed test poisons the lock; the next one still runs, on its own proxy.
+    TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A proxy in front of the harness's server and a cache through it.
@@ -486,6 +561,11 @@ async fn under_fault<H: FaultHarness>(fault: Fault) {
     proxy.set(fault);
     let (during, writers) = mixed_workload(&cache, writers, ROUNDS).await;
     let bound = SUITE_TIMEOUT + MARGIN;
+    // What the store answers under each fault, for its docs (`--nocapture` shows it).
+    println!(
+        "under {fault:?}: {} calls, {} ok, errors {:?}, worst {:?}",
+        during.calls, during.ok, during.errors, during.worst
+    );
     assert!(during.wrong.is_empty(), "under {fault:?}: {:#?}", during.wrong);
     assert!(
         during.worst <= bound,
@@ -560,6 +640,7 @@ pub async fn bulk_calls_under_faults_never_mix_keys<H: FaultHarness>() {
     let (proxy, cache) = through_proxy::<H>().await;
     let keys: Vec<String> = (0..100).map(|index| format!("bulk-{index}")).collect();
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let flipped = std::sync::atomic::AtomicBool::new(false);
     let flipping = async {
         for fault in
             [Fault::Reset, Fault::None, Fault::Latency(SUITE_TIMEOUT * 2), Fault::None, Fault::Reset, Fault::None]
@@ -567,19 +648,30 @@ pub async fn bulk_calls_under_faults_never_mix_keys<H: FaultHarness>() {
             proxy.set(fault);
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        flipped.store(true, Ordering::SeqCst);
     };
     let mut tally = Tally::default();
     let working = async {
-        for round in 0..12 {
+        // Until every fault has had its turn (and 12 rounds at least): a store that fails
+        // fast under a reset would otherwise spend all its rounds in the first one, and no
+        // call would meet a fault in its middle.
+        let mut round = 0;
+        while round < 12 || !flipped.load(Ordering::SeqCst) {
             let entries: Vec<(&str, Bytes)> =
                 refs.iter().map(|key| (*key, Bytes::from(format!("{key}={round}")))).collect();
             tally.call("set_many", cache.set_many(&entries, Ttl::Never)).await;
             if let Some(values) = tally.call("get_many", cache.get_many(&refs)).await {
                 check_bulk(&refs, &values, &mut tally.wrong);
             }
+            round += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
     tokio::join!(flipping, working);
+    println!(
+        "bulk calls under flipping faults: {} calls, {} ok, errors {:?}, worst {:?}",
+        tally.calls, tally.ok, tally.errors, tally.worst
+    );
     proxy.set(Fault::None);
     recovers(&*cache, Fault::Reset).await;
     let values = cache.get_many(&refs).await.expect("get_many after the faults");
@@ -667,6 +759,29 @@ mod tests {
             Ok(back)
         };
         tokio::time::timeout(limit, exchange).await.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+    }
+
+    /// A black hole must not keep the server busy for a client that has left: a server
+    /// that serves one connection at a time (moto on one thread) waits on the proxy's
+    /// connection, and every other client with it.
+    #[tokio::test]
+    async fn a_black_hole_lets_the_server_go_once_the_client_leaves() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("binding the server");
+        let proxy = FaultProxy::start(listener.local_addr().expect("its address")).await.expect("starting the proxy");
+        let mut client = TcpStream::connect(proxy.addr()).await.expect("connecting");
+        let (mut server_side, _) = listener.accept().await.expect("the proxy dials the server");
+
+        proxy.set(Fault::BlackHole);
+        client.write_all(b"half a requ").await.expect("writing into the hole");
+        let mut byte = [0; 1];
+        let stalled = tokio::time::timeout(Duration::from_millis(200), server_side.read(&mut byte)).await;
+        assert!(stalled.is_err(), "nothing crosses a black hole");
+
+        drop(client);
+        let released = tokio::time::timeout(Duration::from_secs(2), server_side.read(&mut byte)).await;
+        let ended = released.expect("the server is let go while the hole is still open");
+        assert!(!matches!(ended, Ok(1..)), "the held bytes are dropped with the client, not delivered: {ended:?}");
+        drop(proxy);
     }
 
     #[tokio::test]

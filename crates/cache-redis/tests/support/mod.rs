@@ -147,15 +147,3 @@ impl Drop for OwnServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
-
-impl OwnServer {
-    /// Sends `kill -SIGNAL` to the server (`STOP` freezes it, `CONT` thaws it).
-    pub fn signal(&self, signal: &str) {
-        let pid = std::fs::read_to_string(self.dir.join("redis.pid")).expect("reading the pid file");
-        let pid = pid.trim();
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        assert!(String::from_utf8_lossy(&cmdline).contains("redis-server"), "pid {pid} is not our server");
-        let status = Command::new("kill").args([&format!("-{signal}"), pid]).status().expect("running kill");
-        assert!(status.success(), "kill -{signal} {pid}");
-    }
-}
