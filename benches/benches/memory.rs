@@ -3,7 +3,15 @@
 //! - `memory/get_hit` and `memory/set`: one thread, 10 000 resident keys;
 //! - `memory/zipf`: Zipf(1.0) keys over a 1M keyspace, a cache holding 10% of it,
 //!   90% read-through requests (a get, and an insert on a miss) and 10% sets, on 1 and
-//!   2 threads: `MemoryCache` direct, through `Arc<dyn Cache>`, moka and quick_cache.
+//!   2 threads: `MemoryCache` direct, through `Arc<dyn Cache>`, moka and quick_cache,
+//!   and `MemoryCache` once more with quick_cache's shard count.
+//!
+//! On equal terms: every contender stores the same key layout (inline up to 22 bytes,
+//! [`InlineKey`] for the peers, as `MemoryCache` keeps its own) and reads by `&str`
+//! bytes without building a key, every value is the same 32-byte `Bytes`, and each
+//! contender serves a read-through request with its own fastest way to do one. Our
+//! default shard count (16 per core) differs from quick_cache's (4 per core), which
+//! helps us when threads contend: the `shards as quick_cache` row takes that away.
 //! - `memory/wrappers`: the cost of the umbrella's wrappers on the same store, all
 //!   through `Arc<dyn Cache>`: bare, `Instrumented` (one call in 8 timed, and every call
 //!   timed), and `Tiered` (memory before memory), on `get_hit` and the 1-thread Zipf mix.
@@ -15,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use benches::memory::{Contender, Direct, Dyn, Moka, QuickCache, keys, memory, ready, value, zipf_trace};
+use benches::memory::{Contender, Direct, Dyn, InlineKey, Moka, QuickCache, keys, memory, ready, value, zipf_trace};
 use bytes::Bytes;
 use cache_core::{Cache, Ttl};
 use cache_memory::EvictionPolicy;
@@ -32,9 +40,42 @@ fn contenders(capacity: u64) -> Vec<Box<dyn Contender>> {
     vec![
         Box::new(Direct(direct)),
         Box::new(Dyn(shared)),
-        Box::new(Moka(moka::sync::Cache::new(capacity))),
-        Box::new(QuickCache(quick_cache::sync::Cache::new(capacity as usize))),
+        Box::new(Moka(moka::sync::Cache::<InlineKey, Bytes>::new(capacity))),
+        Box::new(QuickCache::new(capacity)),
     ]
+}
+
+/// The Zipf rows' contenders: [`contenders`], and `MemoryCache` split into as many shards
+/// as quick_cache splits itself into on this machine (read from quick_cache itself).
+fn zipf_contenders(capacity: u64) -> Vec<Box<dyn Contender>> {
+    let mut all = contenders(capacity);
+    let shards = QuickCache::new(capacity).0.num_shards();
+    let cache = cache_memory::MemoryCache::builder()
+        .max_capacity(capacity)
+        .shards(shards)
+        .build()
+        .expect("a positive capacity always builds");
+    assert_eq!(cache.shard_count(), shards, "MemoryCache took quick_cache's shard count");
+    all.insert(1, Box::new(Renamed(format!("memory S3Fifo, {shards} shards as quick_cache"), Direct(cache))));
+    all
+}
+
+/// A contender under another name.
+struct Renamed<C>(String, C);
+
+impl<C: Contender> Contender for Renamed<C> {
+    fn name(&self) -> String {
+        self.0.clone()
+    }
+    fn get(&self, key: &str) -> bool {
+        self.1.get(key)
+    }
+    fn insert(&self, key: &str, value: Bytes) {
+        self.1.insert(key, value);
+    }
+    fn request(&self, key: &str) -> bool {
+        self.1.request(key)
+    }
 }
 
 fn single_thread(c: &mut Criterion) {
@@ -87,8 +128,8 @@ fn is_set(position: usize) -> bool {
 fn serve<C: Contender + ?Sized>(cache: &C, key: &str, set: bool, stored: &Bytes) {
     if set {
         cache.insert(key, stored.clone());
-    } else if !cache.get(key) {
-        cache.insert(key, value());
+    } else {
+        cache.request(key);
     }
 }
 
@@ -97,7 +138,7 @@ fn zipf(c: &mut Criterion) {
     let traces: Vec<Vec<&str>> = (0..2).map(|thread| thread_trace(&keys, 0xc0ffee + thread)).collect();
     let stored = value();
     let mut group = c.benchmark_group("memory/zipf");
-    for contender in contenders(CAPACITY) {
+    for contender in zipf_contenders(CAPACITY) {
         // Warm: the cache starts measured at its steady state, full of the hot keys.
         for trace in &traces {
             for (position, key) in trace.iter().enumerate() {

@@ -118,7 +118,7 @@ fn memory_table() {
         println!("| moka | {held} | {bytes:.1} | {:.1} |", bytes - payload);
     }
     {
-        let contender = QuickCache(quick_cache::sync::Cache::new(ENTRIES));
+        let contender = QuickCache::new(ENTRIES as u64);
         let (bytes, held) = bytes_per_entry(&contender, &keys, || contender.0.len());
         println!("| quick_cache | {held} | {bytes:.1} | {:.1} |", bytes - payload);
     }

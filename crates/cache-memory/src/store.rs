@@ -114,6 +114,16 @@ fn shard_count(max_capacity: u64, weighted: bool) -> usize {
     shards
 }
 
+/// The shard count a caller asked for ([`MemoryCacheBuilder::shards`]): a power of two
+/// (the shard is picked with a mask), at most 1024, and no more shards than capacity units.
+fn chosen_shard_count(asked: usize, max_capacity: u64) -> usize {
+    let mut shards = asked.clamp(1, 1024).next_power_of_two();
+    while shards > 1 && max_capacity < shards as u64 {
+        shards /= 2;
+    }
+    shards
+}
+
 impl MemoryCache {
     /// A cache of at most `max_capacity` entries with the default policy and no default
     /// lifetime; shorthand for `MemoryCache::builder().max_capacity(max_capacity).build()`.
@@ -139,7 +149,10 @@ impl MemoryCache {
     }
 
     pub(crate) fn from_builder(builder: MemoryCacheBuilder) -> MemoryCache {
-        let count = shard_count(builder.max_capacity, builder.weigher.is_some());
+        let count = match builder.shards {
+            Some(asked) => chosen_shard_count(asked, builder.max_capacity),
+            None => shard_count(builder.max_capacity, builder.weigher.is_some()),
+        };
         let hasher = DefaultHashBuilder::default();
         let shards = (0..count)
             .map(|index| {
@@ -240,6 +253,11 @@ impl MemoryCache {
         self.storage.shards.iter().map(|shard| shard.0.read().capacity()).min().unwrap_or(0)
     }
 
+    /// How many shards the storage is split into (see [`MemoryCacheBuilder::shards`]).
+    pub fn shard_count(&self) -> usize {
+        self.storage.shards.len()
+    }
+
     /// The eviction policy the storage was built with.
     pub fn eviction_policy(&self) -> EvictionPolicy {
         self.storage.policy
@@ -277,10 +295,6 @@ impl MemoryCache {
         for shard in &*self.storage.shards {
             shard.0.read().check_invariants();
         }
-    }
-
-    pub(crate) fn shard_count(&self) -> usize {
-        self.storage.shards.len()
     }
 }
 

@@ -80,6 +80,19 @@ fn small_caches_use_one_shard_so_the_policy_sees_every_key() {
 }
 
 #[test]
+fn an_asked_shard_count_is_a_power_of_two_that_the_capacity_can_fill() {
+    let shards = |asked, capacity| {
+        let cache = MemoryCache::builder().max_capacity(capacity).shards(asked).build().expect("build");
+        (cache.shard_count(), cache.max_entry_weight())
+    };
+    assert_eq!(shards(8, 100_000), (8, 12_500));
+    assert_eq!(shards(6, 100_000), (8, 12_500), "rounded up to a power of two");
+    assert_eq!(shards(0, 100_000).0, 1, "at least one");
+    assert_eq!(shards(1 << 20, u64::MAX).0, 1024, "at most 1024");
+    assert_eq!(shards(64, 5).0, 4, "no shard without room for an entry");
+}
+
+#[test]
 fn lru_evicts_the_least_recently_used() {
     let cache = cache(EvictionPolicy::Lru, 3);
     let direct = cache.sync();
