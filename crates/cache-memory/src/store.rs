@@ -444,13 +444,6 @@ impl SyncCache<'_> {
         let stored_key = Key::new(prefix, key);
         let weight = storage.weigh(&stored_key, &value);
         let deadline = storage.clock.deadline(ttl, storage.time_to_live);
-        // A `Bytes` made from a `Vec` allocates its shared header on its first clone;
-        // cloning once here moves that allocation off the read path. Only a unique
-        // `Bytes` can still be unpromoted: a shared one (the same value set from many
-        // threads) would just bounce its reference count between cores twice more.
-        if value.is_unique() {
-            drop(value.clone());
-        }
         let mut removed = storage.removed();
         let written = {
             let mut state = storage.shard(hash).write();
