@@ -10,14 +10,16 @@
 //! ```
 //!
 //! and the `Collected` total, divided by the requests this prints, is instructions per
-//! request. CONTENDER: `memory`, `memory-8` (any shard count after the dash), `dyn`,
-//! `quick_cache`, `moka`. WORKLOAD: `zipf` (the bench's Zipf 1.0 mix, after one pass
+//! request. CONTENDER: `memory`, `memory-8` (any shard count after the dash),
+//! `memory-get-or-insert` (read-through as one `get_or_insert_with`, which returns the
+//! value, rather than a `get` and a `set`), `dyn`, `quick_cache`, `quick_cache-get-or-insert` (its own
+//! `get_or_insert_with`, which returns the value as ours does), `moka`. WORKLOAD: `zipf` (the bench's Zipf 1.0 mix, after one pass
 //! to warm the cache), `hit` (gets of 10 000 resident keys), `set`.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
-use benches::memory::{Contender, Direct, Dyn, Moka, QuickCache, keys, memory, value, zipf_trace};
+use benches::memory::{Contender, Direct, Dyn, InlineKey, Moka, QuickCache, keys, memory, value, zipf_trace};
 use cache_core::Cache;
 use cache_memory::{EvictionPolicy, MemoryCache};
 
@@ -33,8 +35,10 @@ fn is_set(position: usize) -> bool {
 fn contender(name: &str) -> Option<Box<dyn Contender>> {
     Some(match name {
         "memory" => Box::new(Direct(memory(CAPACITY, EvictionPolicy::default()))),
+        "memory-get-or-insert" => Box::new(GetOrInsert(memory(CAPACITY, EvictionPolicy::default()))),
         "dyn" => Box::new(Dyn(Arc::new(memory(CAPACITY, EvictionPolicy::default())) as Arc<dyn Cache>)),
         "quick_cache" => Box::new(QuickCache::new(CAPACITY)),
+        "quick_cache-get-or-insert" => Box::new(QuickCacheGetOrInsert(QuickCache::new(CAPACITY))),
         "moka" => Box::new(Moka(moka::sync::Cache::new(CAPACITY))),
         other => {
             let shards = other.strip_prefix("memory-")?.parse().ok()?;
@@ -43,23 +47,70 @@ fn contender(name: &str) -> Option<Box<dyn Contender>> {
     })
 }
 
+/// `MemoryCache` serving a read-through request with `get_or_insert_with`.
+struct GetOrInsert(MemoryCache);
+
+impl Contender for GetOrInsert {
+    fn name(&self) -> String {
+        "memory (get_or_insert_with)".to_owned()
+    }
+    fn get(&self, key: &str) -> bool {
+        self.0.sync().get(key).is_some()
+    }
+    fn insert(&self, key: &str, value: bytes::Bytes) {
+        let _ = self.0.sync().set(key, value, cache_core::Ttl::Never);
+    }
+    fn request(&self, key: &str) -> bool {
+        let mut hit = true;
+        let loaded = self.0.sync().get_or_insert_with(key, cache_core::Ttl::Never, || {
+            hit = false;
+            value()
+        });
+        black_box(loaded.is_ok()) && hit
+    }
+}
+
+/// quick_cache serving a read-through request with its own `get_or_insert_with`.
+struct QuickCacheGetOrInsert(QuickCache);
+
+impl Contender for QuickCacheGetOrInsert {
+    fn name(&self) -> String {
+        "quick_cache (get_or_insert_with)".to_owned()
+    }
+    fn get(&self, key: &str) -> bool {
+        self.0.get(key)
+    }
+    fn insert(&self, key: &str, value: bytes::Bytes) {
+        self.0.insert(key, value);
+    }
+    fn request(&self, key: &str) -> bool {
+        let mut hit = true;
+        let loaded = self.0.0.get_or_insert_with(&InlineKey::new(key), || {
+            hit = false;
+            Ok::<_, std::convert::Infallible>(value())
+        });
+        black_box(loaded.is_ok()) && hit
+    }
+}
+
 /// The requests callgrind counts; never inlined, so `--toggle-collect` can find it.
 #[inline(never)]
 fn measured(cache: &dyn Contender, workload: &str, trace: &[&str]) -> usize {
     let stored = value();
+    let mut hits = 0;
     match workload {
         "zipf" => {
             for (position, key) in trace.iter().enumerate() {
                 if is_set(position) {
                     cache.insert(key, stored.clone());
                 } else {
-                    black_box(cache.request(key));
+                    hits += usize::from(cache.request(key));
                 }
             }
         }
         "hit" => {
             for key in trace {
-                black_box(cache.get(key));
+                hits += usize::from(cache.get(key));
             }
         }
         _ => {
@@ -68,7 +119,7 @@ fn measured(cache: &dyn Contender, workload: &str, trace: &[&str]) -> usize {
             }
         }
     }
-    trace.len()
+    hits
 }
 
 fn main() {
@@ -107,6 +158,6 @@ fn main() {
             }
         }
     }
-    let requests = measured(&*cache, workload, &trace);
-    println!("{} {workload}: {requests} requests", cache.name());
+    let hits = measured(&*cache, workload, &trace);
+    println!("{} {workload}: {} requests, {hits} hits", cache.name(), trace.len());
 }

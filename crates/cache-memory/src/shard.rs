@@ -116,14 +116,36 @@ impl ShardState {
     /// first) until it fits. Returns `false`, changing nothing, when `new` alone
     /// outweighs the shard.
     pub(crate) fn insert(&mut self, new: NewEntry, now: &mut Now<'_>, removed: &mut Removed) -> bool {
-        if u64::from(new.weight) > self.capacity {
-            return false;
-        }
         self.purge_expired(now, removed);
         let existing = {
             let slab = &self.slab;
             self.table.find(new.hash, |&index| slab[index].key == new.key).copied()
         };
+        self.insert_at(new, existing, removed)
+    }
+
+    /// The first half of a write that looks its key up once: removes expired entries,
+    /// then finds `prefix + key`, which is live if found. Pass the answer to
+    /// [`insert_at`](Self::insert_at) under the same lock.
+    #[inline]
+    pub(crate) fn prepare_write(
+        &mut self,
+        hash: u64,
+        prefix: &str,
+        key: &str,
+        now: &mut Now<'_>,
+        removed: &mut Removed,
+    ) -> Option<u32> {
+        self.purge_expired(now, removed);
+        self.find(hash, prefix, key)
+    }
+
+    /// [`insert`](Self::insert) with the key already looked up: `existing` is the slot of
+    /// `new.key` from [`prepare_write`](Self::prepare_write), or `None`.
+    pub(crate) fn insert_at(&mut self, new: NewEntry, existing: Option<u32>, removed: &mut Removed) -> bool {
+        if u64::from(new.weight) > self.capacity {
+            return false;
+        }
         if let Some(index) = existing {
             let old_weight = self.slab[index].weight;
             let weight = self.weight - u64::from(old_weight) + u64::from(new.weight);
@@ -221,7 +243,15 @@ impl ShardState {
     }
 
     /// Removes every entry whose deadline has passed.
+    #[inline]
     pub(crate) fn purge_expired(&mut self, now: &mut Now<'_>, removed: &mut Removed) {
+        // Most stores never set a deadline: no clock read, no call.
+        if !self.expiry.is_empty() {
+            self.purge_expired_slow(now, removed);
+        }
+    }
+
+    fn purge_expired_slow(&mut self, now: &mut Now<'_>, removed: &mut Removed) {
         while let Some(&Reverse((deadline, hash))) = self.expiry.peek() {
             if deadline > now.get() {
                 break;

@@ -304,7 +304,10 @@ impl Storage {
     #[inline]
     fn hash(&self, prefix: &str, key: &str) -> u64 {
         let mut hasher = self.hasher.build_hasher();
-        if prefix.is_empty() {
+        if prefix.is_empty() && key.len() <= HASH_CHUNK {
+            // Most keys: one chunk, without the chunking loop.
+            hasher.write(key.as_bytes());
+        } else if prefix.is_empty() {
             for chunk in key.as_bytes().chunks(HASH_CHUNK) {
                 hasher.write(chunk);
             }
@@ -345,7 +348,12 @@ impl Storage {
         Removed { keep: self.listener.is_some(), entries: Vec::new() }
     }
 
+    #[inline]
     fn notify(&self, removed: Removed) {
+        // Nothing is collected without a listener: skip the loop and the drop glue.
+        if removed.entries.is_empty() {
+            return;
+        }
         if let Some(listener) = &self.listener {
             for (key, value, cause) in removed.entries {
                 listener(key.as_str(), value, cause);
@@ -388,11 +396,25 @@ impl SyncCache<'_> {
     #[inline]
     pub fn get(&self, key: &str) -> Option<Bytes> {
         let storage = &*self.cache.storage;
+        let hash = storage.hash(&self.cache.prefix, key);
+        let value = self.read(hash, key);
+        if value.is_some() {
+            storage.reads.hit();
+        } else {
+            storage.reads.miss();
+        }
+        value
+    }
+
+    /// The live value under `key` whose hash is `hash`, recording the use with the
+    /// policy; counts nothing.
+    #[inline]
+    fn read(&self, hash: u64, key: &str) -> Option<Bytes> {
+        let storage = &*self.cache.storage;
         let prefix = &*self.cache.prefix;
-        let hash = storage.hash(prefix, key);
         let shard = storage.shard(hash);
         let mut now = storage.clock.now();
-        let value = if storage.policy.hit_needs_exclusive() {
+        if storage.policy.hit_needs_exclusive() {
             let mut state = shard.write();
             state.find_live(hash, prefix, key, &mut now).map(|index| {
                 state.touch(index);
@@ -405,13 +427,69 @@ impl SyncCache<'_> {
                 storage.policy.on_shared_hit(entry);
                 entry.value.clone()
             })
-        };
-        if value.is_some() {
-            storage.reads.hit();
-        } else {
-            storage.reads.miss();
         }
-        value
+    }
+
+    /// The value under `key`; on a miss, `make`'s value, stored for `ttl` and returned.
+    /// The key is hashed once for both halves, and `make` runs with no lock held (it may
+    /// use the cache). Counts one read, a hit or a miss, like [`get`](Self::get).
+    ///
+    /// Not single-flight: concurrent misses of one key each call `make`, and the first
+    /// to store wins; a later one gets the stored value and its own is dropped. For
+    /// loads that must run once, use `CacheExt::get_or_insert_with` from cache-core.
+    ///
+    /// ```
+    /// use cache_core::Ttl;
+    /// use cache_memory::MemoryCache;
+    ///
+    /// # fn main() -> cache_core::Result<()> {
+    /// let cache = MemoryCache::new(1_000)?;
+    /// let loaded = cache.sync().get_or_insert_with("k", Ttl::Never, || "v".into())?;
+    /// assert_eq!(&loaded[..], b"v");
+    /// let again = cache.sync().get_or_insert_with("k", Ttl::Never, || unreachable!("cached"))?;
+    /// assert_eq!(again, loaded);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::ValueTooLarge`] as for [`set`](Self::set): the value is then not
+    /// stored, and not returned either.
+    pub fn get_or_insert_with(&self, key: &str, ttl: Ttl, make: impl FnOnce() -> Bytes) -> Result<Bytes> {
+        let storage = &*self.cache.storage;
+        let prefix = &*self.cache.prefix;
+        let hash = storage.hash(prefix, key);
+        if let Some(value) = self.read(hash, key) {
+            storage.reads.hit();
+            return Ok(value);
+        }
+        storage.reads.miss();
+        let value = make();
+        let stored_key = Key::new(prefix, key);
+        let weight = storage.weigh(&stored_key, &value);
+        let deadline = storage.clock.deadline(ttl, storage.time_to_live);
+        let mut removed = storage.removed();
+        let outcome = {
+            let mut state = storage.shard(hash).write();
+            let mut now = storage.clock.now();
+            match state.prepare_write(hash, prefix, key, &mut now, &mut removed) {
+                // Another caller stored it since the read: theirs is the cached value.
+                Some(index) => {
+                    if storage.policy.hit_needs_exclusive() {
+                        state.touch(index);
+                    } else {
+                        storage.policy.on_shared_hit(state.entry(index));
+                    }
+                    Ok(state.entry(index).value.clone())
+                }
+                None => {
+                    let new = NewEntry { key: stored_key, hash, value: value.clone(), deadline, weight };
+                    if state.insert_at(new, None, &mut removed) { Ok(value) } else { Err(weight) }
+                }
+            }
+        };
+        storage.notify(removed);
+        outcome.map_err(|weight| storage.too_heavy("get_or_insert_with", key, weight, hash))
     }
 
     /// Whether `key` has a live entry; counts as a read like [`get`](Self::get).
@@ -448,10 +526,13 @@ impl SyncCache<'_> {
         let written = {
             let mut state = storage.shard(hash).write();
             let mut now = storage.clock.now();
-            if only_if_absent && state.find_live(hash, prefix, key, &mut now).is_some() {
+            let existing = state.prepare_write(hash, prefix, key, &mut now, &mut removed);
+            if only_if_absent && existing.is_some() {
+                drop(state);
+                storage.notify(removed);
                 return Ok(false);
             }
-            state.insert(NewEntry { key: stored_key, hash, value, deadline, weight }, &mut now, &mut removed)
+            state.insert_at(NewEntry { key: stored_key, hash, value, deadline, weight }, existing, &mut removed)
         };
         storage.notify(removed);
         if written { Ok(true) } else { Err(storage.too_heavy(operation, key, weight, hash)) }
