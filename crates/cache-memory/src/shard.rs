@@ -38,7 +38,9 @@ pub(crate) struct WriteCounters {
 
 /// What [`ShardState::insert`] writes.
 pub(crate) struct NewEntry {
-    pub(crate) key: Key,
+    /// `None` only when overwriting an existing entry, whose stored key is kept: a write
+    /// of a present key then builds no key.
+    pub(crate) key: Option<Key>,
     pub(crate) hash: u64,
     pub(crate) value: Bytes,
     pub(crate) deadline: u64,
@@ -119,7 +121,7 @@ impl ShardState {
         self.purge_expired(now, removed);
         let existing = {
             let slab = &self.slab;
-            self.table.find(new.hash, |&index| slab[index].key == new.key).copied()
+            self.table.find(new.hash, |&index| Some(&slab[index].key) == new.key.as_ref()).copied()
         };
         self.insert_at(new, existing, removed)
     }
@@ -141,11 +143,13 @@ impl ShardState {
     }
 
     /// [`insert`](Self::insert) with the key already looked up: `existing` is the slot of
-    /// `new.key` from [`prepare_write`](Self::prepare_write), or `None`.
+    /// `new.key` from [`prepare_write`](Self::prepare_write), or `None` (and then
+    /// `new.key` must be given).
     pub(crate) fn insert_at(&mut self, new: NewEntry, existing: Option<u32>, removed: &mut Removed) -> bool {
         if u64::from(new.weight) > self.capacity {
             return false;
         }
+        let mut key = new.key;
         if let Some(index) = existing {
             let old_weight = self.slab[index].weight;
             let weight = self.weight - u64::from(old_weight) + u64::from(new.weight);
@@ -163,8 +167,11 @@ impl ShardState {
             // Growing past the capacity: start over as a new entry, so room is made
             // without the entry being written choosing itself as the victim.
             self.policy.on_remove(&mut self.slab, index);
-            self.remove_slot(index);
+            let (stored, _) = self.remove_slot(index);
+            key = key.or(Some(stored));
         }
+        // Every caller passes a key when there is no entry to take it from.
+        let Some(key) = key else { return false };
         while self.weight + u64::from(new.weight) > self.capacity {
             let Some(victim) = self.policy.evict(&mut self.slab) else { break };
             let (key, value) = self.remove_slot(victim);
@@ -172,7 +179,7 @@ impl ShardState {
             removed.push(key, value, RemovalCause::Capacity);
         }
         let (hash, deadline, weight) = (new.hash, new.deadline, new.weight);
-        let entry = Entry::new(new.key, new.value, hash, deadline, weight);
+        let entry = Entry::new(key, new.value, hash, deadline, weight);
         let Some(index) = self.slab.insert(entry) else { return false };
         let slab = &self.slab;
         self.table.insert_unique(hash, index, |&index| slab[index].hash);
@@ -194,7 +201,7 @@ impl ShardState {
         removed: &mut Removed,
     ) -> bool {
         let entry = &self.slab[index];
-        let new = NewEntry { key: entry.key.clone(), hash: entry.hash, value, deadline: entry.deadline, weight };
+        let new = NewEntry { key: Some(entry.key.clone()), hash: entry.hash, value, deadline: entry.deadline, weight };
         if weight <= entry.weight {
             let old_weight = entry.weight;
             let entry = &mut self.slab[index];

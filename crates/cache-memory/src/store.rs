@@ -301,7 +301,7 @@ impl MemoryCache {
 impl Storage {
     /// Hashes `prefix + key` without building it: the bytes go to the hasher in chunks
     /// of [`HASH_CHUNK`], whatever the split, so the stored key hashes the same.
-    #[inline]
+    #[inline(always)]
     fn hash(&self, prefix: &str, key: &str) -> u64 {
         let mut hasher = self.hasher.build_hasher();
         if prefix.is_empty() && key.len() <= HASH_CHUNK {
@@ -483,7 +483,7 @@ impl SyncCache<'_> {
                     Ok(state.entry(index).value.clone())
                 }
                 None => {
-                    let new = NewEntry { key: stored_key, hash, value: value.clone(), deadline, weight };
+                    let new = NewEntry { key: Some(stored_key), hash, value: value.clone(), deadline, weight };
                     if state.insert_at(new, None, &mut removed) { Ok(value) } else { Err(weight) }
                 }
             }
@@ -519,8 +519,10 @@ impl SyncCache<'_> {
         let storage = &*self.cache.storage;
         let prefix = &*self.cache.prefix;
         let hash = storage.hash(prefix, key);
-        let stored_key = Key::new(prefix, key);
-        let weight = storage.weigh(&stored_key, &value);
+        // The weigher sees the stored key; without one, the key is built only if the
+        // entry is new (an overwrite keeps the stored one).
+        let stored_key = storage.weigher.is_some().then(|| Key::new(prefix, key));
+        let weight = stored_key.as_ref().map_or(1, |stored| storage.weigh(stored, &value));
         let deadline = storage.clock.deadline(ttl, storage.time_to_live);
         let mut removed = storage.removed();
         let written = {
@@ -532,6 +534,7 @@ impl SyncCache<'_> {
                 storage.notify(removed);
                 return Ok(false);
             }
+            let stored_key = stored_key.or_else(|| existing.is_none().then(|| Key::new(prefix, key)));
             state.insert_at(NewEntry { key: stored_key, hash, value, deadline, weight }, existing, &mut removed)
         };
         storage.notify(removed);
@@ -583,7 +586,7 @@ impl SyncCache<'_> {
                     let value = format_integer(delta);
                     let weight = storage.weigh(&stored_key, &value);
                     let deadline = storage.clock.deadline(Ttl::Default, storage.time_to_live);
-                    let new = NewEntry { key: stored_key, hash, value, deadline, weight };
+                    let new = NewEntry { key: Some(stored_key), hash, value, deadline, weight };
                     (state.insert(new, &mut now, &mut removed), delta, weight)
                 }
             }
