@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{Capabilities, Result, Ttl};
+use crate::{CacheStats, Capabilities, MissSettled, Result, Ttl};
 
 /// One async key-value cache contract, whatever the store.
 ///
@@ -149,6 +149,22 @@ pub trait Cache: Debug + Send + Sync {
     fn single_flight_scope(&self) -> (usize, &str) {
         (std::ptr::from_ref(self).cast::<()>() as usize, "")
     }
+
+    /// What this store has counted since it was built, summed over every handle to its
+    /// storage; `None` (the default) for a store that keeps no counters, such as a
+    /// network store whose server other clients share. See [`CacheStats`].
+    fn stats(&self) -> Option<CacheStats> {
+        None
+    }
+
+    /// Called by get-or-compute ([`CacheExt::get_or_insert_with`](crate::CacheExt::get_or_insert_with)
+    /// and its typed forms) after a `get` on this handle reported a miss, to say how that
+    /// miss was settled, so a store that counts reads counts the request once. The
+    /// default does nothing; a store that implements [`stats`](Self::stats) passes it
+    /// to its [`ReadCounters::settle`](crate::ReadCounters::settle). Wrappers forward it.
+    fn settle_miss(&self, settled: MissSettled) {
+        let _ = settled;
+    }
 }
 
 /// Forwards every method, the provided ones included, so a store's own `get_many`
@@ -193,6 +209,12 @@ macro_rules! forward_cache {
             }
             fn single_flight_scope(&self) -> (usize, &str) {
                 (**self).single_flight_scope()
+            }
+            fn stats(&self) -> Option<CacheStats> {
+                (**self).stats()
+            }
+            fn settle_miss(&self, settled: MissSettled) {
+                (**self).settle_miss(settled)
             }
         }
     )+};

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::single_flight::{self, Role};
-use crate::{Cache, Codec, Error, ErrorKind, Json, Refresh, Result, Ttl};
+use crate::{Cache, Codec, Error, ErrorKind, Json, MissSettled, Refresh, Result, Ttl};
 
 /// The error type a loader may return when it has no error type of its own:
 /// `Ok::<_, BoxError>(value)` or `Err(BoxError::from("why"))`. Any error that converts
@@ -184,11 +184,21 @@ where
     if let Some(bytes) = cached {
         return decode(&bytes);
     }
+    // The store counted a miss unless it failed to answer; what settles it is told to
+    // the store, so a request counts once (`CacheStats`).
+    let settle = |settled| {
+        if !store_down {
+            cache.settle_miss(settled);
+        }
+    };
     let leader = loop {
         match single_flight::join(cache.single_flight_scope(), key) {
             Role::Leader(leader) => break leader,
             Role::Follower(follower) => match follower.wait().await {
-                Some(Ok(bytes)) => return decode(&bytes),
+                Some(Ok(bytes)) => {
+                    settle(MissSettled::Coalesced);
+                    return decode(&bytes);
+                }
                 Some(Err(failure)) => return Err(copy_for_waiter(&failure, key)),
                 // The leader gave up without an outcome: try to lead.
                 None => continue,
@@ -198,7 +208,11 @@ where
     // Another flight may have finished between our miss and our lead. Not worth asking
     // a store that has just failed to answer: that would cost a second timeout.
     if !store_down {
-        if let (Some(bytes), _) = read_through_faults(cache, key).await? {
+        let (cached, reread_failed) = read_through_faults(cache, key).await?;
+        if !reread_failed {
+            settle(MissSettled::Reread);
+        }
+        if let Some(bytes) = cached {
             leader.finish(Ok(bytes.clone()));
             return decode(&bytes);
         }

@@ -2,7 +2,7 @@
 //!
 //! - [`Cache`]: the object-safe trait (`Arc<dyn Cache>` is the normal way to hold one):
 //!   `get`, `set`, `add`, `delete`, `has`, `incr`, `get_many`, `set_many`,
-//!   `delete_many`, `clear`, `capabilities`.
+//!   `delete_many`, `clear`, `capabilities`, and [`CacheStats`] from the stores that count.
 //! - [`Ttl`]: how long an entry lives; [`Capabilities`]: what a store can do.
 //! - [`Error`] with an [`ErrorKind`] to act on; a miss is `Ok(None)`, never an error.
 //! - [`CacheExt`]: typed values through a [`Codec`] ([`Json`] or [`Postcard`]) and
@@ -38,6 +38,7 @@ mod error;
 mod ext;
 mod refresh;
 mod single_flight;
+mod stats;
 mod ttl;
 
 #[cfg(feature = "testkit")]
@@ -50,6 +51,7 @@ pub use crate::codec::{Codec, CodecError, Json, Postcard};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::ext::{BoxError, CacheExt, Typed};
 pub use crate::refresh::Refresh;
+pub use crate::stats::{CacheStats, MissSettled, ReadCounters};
 pub use crate::ttl::Ttl;
 
 /// Re-exported so stores and callers name the same `Bytes` and `async_trait`.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::{BoxError, Cache, CacheExt, Error, ErrorKind, Result, Ttl};
+use crate::{BoxError, Cache, CacheExt, Error, ErrorKind, MissSettled, Result, Ttl};
 
 const MAGIC: &[u8; 4] = b"rfh1";
 const HEADER: usize = MAGIC.len() + 3 * 8;
@@ -219,12 +219,18 @@ where
     Fut: Future<Output = std::result::Result<Bytes, E>> + Send + 'static,
     E: Into<BoxError> + Send + 'static,
 {
-    if let Some(stored) = cache.get(key).await?.as_ref().and_then(unwrap) {
+    let found = cache.get(key).await?;
+    if let Some(stored) = found.as_ref().and_then(unwrap) {
         let age = SystemTime::now().duration_since(stored.written_at).unwrap_or(Duration::ZERO);
         if policy.due(age, stored.lifetime, stored.load_time) {
             refresh_in_background(cache, key, policy, loader);
         }
         return Ok(stored.value);
+    }
+    if found.is_none() {
+        // `get_or_insert_with` reads the key again and counts that read: this request's
+        // miss is the one it settles.
+        cache.settle_miss(MissSettled::Reread);
     }
     // A miss: load once for every concurrent caller, through the single flight of
     // `get_or_insert_with`, which stores and shares the envelope.

@@ -159,6 +159,7 @@ macro_rules! conformance_tests {
                 get_or_insert_as_is_typed,
                 long_ttls_are_kept,
                 get_many_answers_in_order,
+                stats_count_each_request_once,
             }
 
             $crate::__conformance_store_each! { [$(#[$attr])*]
@@ -983,4 +984,58 @@ pub async fn get_or_insert_as_is_typed<C: Cache + ?Sized + 'static>(cache: &Arc<
     let error = expect_kind(wrong, ErrorKind::Serialization, "a stored value of another shape");
     assert!(error.to_string().contains("not-a-profile"), "the error must name the key: {error}");
     assert!(error.to_string().contains("Profile"), "the error must name the type readably: {error}");
+}
+
+/// A store that keeps counters ([`Cache::stats`]) counts each request once: a set is
+/// one insert, a found key one hit, a missing key one miss, and 40 concurrent
+/// get-or-compute requests for one missing key that run the loader once are one miss,
+/// the other 39 hits or coalesced. A store without counters reports none, every time.
+pub async fn stats_count_each_request_once<C: Cache + ?Sized + 'static>(cache: &Arc<C>) {
+    const CALLERS: usize = 40;
+    let before = cache.stats();
+    cache.set("counted", bytes("v"), Ttl::Never).await.expect("set");
+    assert_eq!(cache.get("counted").await.expect("get"), Some(bytes("v")));
+    assert_eq!(cache.get("not-counted").await.expect("get"), None);
+    let Some(before) = before else {
+        assert_eq!(cache.stats(), None, "a store that reported no counters must not start to");
+        return;
+    };
+    let after = cache.stats().expect("a store that reported counters keeps reporting them");
+    assert_eq!(
+        (after.inserts - before.inserts, after.hits - before.hits, after.misses - before.misses),
+        (1, 1, 1),
+        "one set, one hit, one miss: {before:?} then {after:?}"
+    );
+
+    let loads = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(CALLERS));
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..CALLERS {
+        let (cache, loads, barrier) = (Arc::clone(cache), Arc::clone(&loads), Arc::clone(&barrier));
+        callers.spawn(async move {
+            barrier.wait().await;
+            cache
+                .get_or_insert_with("computed once", Ttl::Never, || async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, LoadFailed>(bytes("loaded"))
+                })
+                .await
+                .expect("get_or_insert_with")
+        });
+    }
+    for value in callers.join_all().await {
+        assert_eq!(value, bytes("loaded"));
+    }
+    let loads = loads.load(Ordering::SeqCst) as u64;
+    assert_eq!(loads, 1, "the loader must run exactly once");
+    let settled = cache.stats().expect("stats");
+    let served = (settled.hits - after.hits) + (settled.coalesced - after.coalesced);
+    assert_eq!(
+        (settled.misses - after.misses, served),
+        (loads, CALLERS as u64 - loads),
+        "{CALLERS} requests, {loads} load: one miss per load, every other request a hit or coalesced: \
+         {after:?} then {settled:?}"
+    );
+    assert!(settled.hit_ratio() > after.hit_ratio(), "{after:?} then {settled:?}");
 }

@@ -165,7 +165,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cache_core::{Cache, Capabilities, Result, Ttl};
+use cache_core::{Cache, CacheStats, Capabilities, MissSettled, Result, Ttl};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::entry::{HEADER_LEN, Header};
@@ -515,6 +515,32 @@ impl FsCache {
         self.store.len()
     }
 
+    /// Hits, misses, coalesced get-or-compute requests, inserts, evictions and
+    /// expirations of this process's handles on this store (clones and
+    /// [`with_prefix`](Self::with_prefix) handles share them); the same as
+    /// [`Cache::stats`], without the `Option`. Another process, or another `build` on
+    /// the same directory, counts its own. Evictions and expirations count what sweeps
+    /// removed; an expired entry a read finds and removes is a miss.
+    ///
+    /// ```
+    /// # use cache_core::{Cache, Ttl};
+    /// # use cache_fs::FsCache;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_core::Result<()> {
+    /// # let tmp = tempfile::tempdir().map_err(|e| cache_core::Error::new(cache_core::ErrorKind::Unexpected, "doc", "tempdir").with_source(e))?;
+    /// let cache = FsCache::builder(tmp.path()).build().await?;
+    /// cache.set("k", "v".into(), Ttl::Never).await?;
+    /// cache.get("k").await?;
+    /// cache.get("missing").await?;
+    /// let stats = cache.stats();
+    /// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stats(&self) -> CacheStats {
+        self.store.stats()
+    }
+
     /// Whether [`len`](Self::len) is zero.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -637,6 +663,7 @@ impl FsCache {
     /// When the disk fails; a missing, expired or damaged entry is `Ok(None)`.
     pub async fn get_stream(&self, key: &str) -> Result<Option<ValueReader>> {
         let opened = self.keyed("get_stream", key, |store, prefix, key| store.open_value(prefix, key)).await?;
+        self.store.reads().record(opened.is_some());
         Ok(opened.map(|(file, header, checksum)| ValueReader::new(tokio::fs::File::from_std(file), header, checksum)))
     }
 
@@ -793,5 +820,13 @@ impl Cache for FsCache {
         // by every handle that addresses it through the same prefix; another handle built
         // on the same directory loads on its own (the entry it writes is shared all the same).
         (Arc::as_ptr(&self.store) as usize, self.prefix())
+    }
+
+    fn stats(&self) -> Option<CacheStats> {
+        Some(self.store.stats())
+    }
+
+    fn settle_miss(&self, settled: MissSettled) {
+        self.store.reads().settle(settled);
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use cache_core::{CacheStats, ReadCounters};
 use rustix::fs::{FlockOperation, flock};
 use sha2::{Digest, Sha256};
 
@@ -129,6 +130,11 @@ pub(crate) struct Store {
     /// Set when a flush found no valid shared count: the next write sweeps to recount.
     recount: AtomicBool,
     temp_counter: AtomicU64,
+    /// What this process's handles did, for `FsCache::stats`.
+    reads: ReadCounters,
+    inserts: AtomicU64,
+    evictions: AtomicU64,
+    expirations: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -215,6 +221,10 @@ impl Store {
             sweep_file: OnceLock::new(),
             recount: AtomicBool::new(false),
             temp_counter: AtomicU64::new(0),
+            reads: ReadCounters::new(),
+            inserts: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            expirations: AtomicU64::new(0),
         }
     }
 
@@ -224,6 +234,20 @@ impl Store {
 
     pub(crate) fn entries_dir(&self) -> &Path {
         &self.entries_dir
+    }
+
+    pub(crate) fn reads(&self) -> &ReadCounters {
+        &self.reads
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        let (hits, misses, coalesced) = self.reads.sum();
+        let mut stats = CacheStats::default();
+        (stats.hits, stats.misses, stats.coalesced) = (hits, misses, coalesced);
+        stats.inserts = self.inserts.load(Ordering::Relaxed);
+        stats.evictions = self.evictions.load(Ordering::Relaxed);
+        stats.expirations = self.expirations.load(Ordering::Relaxed);
+        stats
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -443,14 +467,16 @@ impl Store {
 
     pub(crate) fn get(&self, prefix: &str, key: &str) -> Result<Option<Bytes>, FsError> {
         let slot = self.slot(prefix, key);
-        match self.probe(&slot, prefix, key, Depth::Value, true)? {
-            Probe::Live { value, .. } => Ok(value),
-            Probe::Missing | Probe::Foreign => Ok(None),
+        let value = match self.probe(&slot, prefix, key, Depth::Value, true)? {
+            Probe::Live { value, .. } => value,
+            Probe::Missing | Probe::Foreign => None,
             Probe::Dead(identity) => {
                 self.remove_dead(&slot, identity)?;
-                Ok(None)
+                None
             }
-        }
+        };
+        self.reads.record(value.is_some());
+        Ok(value)
     }
 
     /// A `get` that never waits for the disk, for the async API to run on its own thread:
@@ -466,7 +492,10 @@ impl Store {
         let flags = nofollow() | nonblock() | noatime();
         let file = match OpenOptions::new().read(true).custom_flags(flags).open(&slot.path) {
             Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Some(Ok(None)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                self.reads.miss();
+                return Some(Ok(None));
+            }
             // A symlink, a file of another owner (O_NOATIME), anything odd: the full path.
             Err(_) => return None,
         };
@@ -501,6 +530,7 @@ impl Store {
         if checksum_of(&header, &[body]) != header.checksum || !header.is_live(now_ms()) {
             return None;
         }
+        self.reads.hit();
         Some(Ok(Some(Bytes::from(data).slice(HEADER_LEN + full_len..))))
     }
 
@@ -618,6 +648,7 @@ impl Store {
             temp.path = Some(path);
             return Err(FsError::io("renaming into place", &slot.path, error));
         }
+        self.inserts.fetch_add(1, Ordering::Relaxed);
         Ok(match replaced {
             Some(old) => (0, signed(file_len) - signed(old.len())),
             None => (1, signed(file_len)),
@@ -912,6 +943,8 @@ impl Store {
         }
         swept.entries = entries;
         swept.bytes = bytes;
+        self.expirations.fetch_add(swept.expired, Ordering::Relaxed);
+        self.evictions.fetch_add(swept.evicted, Ordering::Relaxed);
         self.usage.store_count(Totals { entries: signed(entries), bytes: signed(bytes) }, before)?;
         Ok(Some(swept))
     }

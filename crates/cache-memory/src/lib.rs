@@ -48,15 +48,15 @@ mod clock;
 mod policy;
 mod shard;
 mod slab;
-mod stats;
 mod store;
 #[cfg(test)]
 mod tests;
 
 pub use crate::builder::{DEFAULT_MAX_CAPACITY, MemoryCacheBuilder};
 pub use crate::policy::EvictionPolicy;
-pub use crate::stats::CacheStats;
 pub use crate::store::{MemoryCache, SyncCache};
+/// The counters [`MemoryCache::stats`] reports, the same for every store that counts.
+pub use cache_core::CacheStats;
 
 /// Why an entry left without being asked to, as told to the
 /// [eviction listener](MemoryCacheBuilder::eviction_listener).

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cache_core::{Cache, Capabilities, Error, ErrorKind, Result, Ttl, async_trait, format_integer, parse_integer};
+use cache_core::{
+    Cache, Capabilities, Error, ErrorKind, MissSettled, ReadCounters, Result, Ttl, async_trait, format_integer,
+    parse_integer,
+};
 use hashbrown::DefaultHashBuilder;
 use parking_lot::RwLock;
 
@@ -15,7 +18,7 @@ use crate::builder::{Listener, Weigher};
 use crate::clock::Clock;
 use crate::shard::{NewEntry, Removed, ShardState};
 use crate::slab::Key;
-use crate::stats::ReadCounters;
+
 use crate::{CacheStats, EvictionPolicy, MemoryCacheBuilder};
 
 const BACKEND: &str = "memory";
@@ -263,11 +266,30 @@ impl MemoryCache {
         self.storage.policy
     }
 
-    /// Hits, misses, inserts, evictions and expirations so far, over every handle (see
-    /// [`CacheStats`] for an example).
+    /// Hits, misses, coalesced get-or-compute requests, inserts, evictions and
+    /// expirations so far, over every handle to this storage; the same as
+    /// [`Cache::stats`], without the `Option`. Counted per shard and per thread without
+    /// locks, so a snapshot taken while others write is close but not exact.
+    ///
+    /// ```
+    /// use cache_core::Ttl;
+    /// use cache_memory::MemoryCache;
+    ///
+    /// # fn main() -> cache_core::Result<()> {
+    /// let cache = MemoryCache::new(100)?;
+    /// cache.sync().set("k", "v".into(), Ttl::Never)?;
+    /// cache.sync().get("k");
+    /// cache.sync().get("missing");
+    /// let stats = cache.stats();
+    /// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
+    /// assert_eq!(stats.hit_ratio(), 0.5);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self) -> CacheStats {
-        let (hits, misses) = self.storage.reads.sum();
-        let mut stats = CacheStats { hits, misses, ..CacheStats::default() };
+        let (hits, misses, coalesced) = self.storage.reads.sum();
+        let mut stats = CacheStats::default();
+        (stats.hits, stats.misses, stats.coalesced) = (hits, misses, coalesced);
         for shard in &*self.storage.shards {
             let counters = shard.0.read().counters;
             stats.inserts += counters.inserts;
@@ -398,11 +420,7 @@ impl SyncCache<'_> {
         let storage = &*self.cache.storage;
         let hash = storage.hash(&self.cache.prefix, key);
         let value = self.read(hash, key);
-        if value.is_some() {
-            storage.reads.hit();
-        } else {
-            storage.reads.miss();
-        }
+        storage.reads.record(value.is_some());
         value
     }
 
@@ -659,5 +677,13 @@ impl Cache for MemoryCache {
     /// Every handle on one storage with one prefix joins the same loads.
     fn single_flight_scope(&self) -> (usize, &str) {
         (Arc::as_ptr(&self.storage).cast::<()>() as usize, &self.prefix)
+    }
+
+    fn stats(&self) -> Option<CacheStats> {
+        Some(MemoryCache::stats(self))
+    }
+
+    fn settle_miss(&self, settled: MissSettled) {
+        self.storage.reads.settle(settled);
     }
 }

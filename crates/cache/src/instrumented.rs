@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_core::{Bytes, Cache, Capabilities, ErrorKind, Result, Ttl, async_trait};
+use cache_core::{
+    Bytes, Cache, CacheStats, Capabilities, ErrorKind, MissSettled, ReadCounters, Result, Ttl, async_trait,
+};
 
 /// Every operation a [`Cache`] has, for per-operation counts and latencies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,8 +97,6 @@ const STRIPES: usize = 16;
 #[derive(Default)]
 struct Stripe {
     calls: [AtomicU64; Operation::ALL.len()],
-    hits: AtomicU64,
-    misses: AtomicU64,
     sets: AtomicU64,
     deletes: AtomicU64,
 }
@@ -184,6 +184,7 @@ impl Histogram {
 /// [`snapshot`](Stats::snapshot) to read them.
 pub struct Stats {
     stripes: Box<[Stripe]>,
+    reads: ReadCounters,
     errors: [AtomicU64; KINDS.len() + 1],
     latency: [Histogram; Operation::ALL.len()],
     sample_every: u32,
@@ -196,6 +197,7 @@ impl fmt::Debug for Stats {
         f.debug_struct("Stats")
             .field("hits", &now.hits)
             .field("misses", &now.misses)
+            .field("coalesced", &now.coalesced)
             .field("sets", &now.sets)
             .field("deletes", &now.deletes)
             .field("errors", &now.errors)
@@ -207,6 +209,7 @@ impl Stats {
     fn new(sample_every: u32) -> Self {
         Stats {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            reads: ReadCounters::new(),
             errors: Default::default(),
             latency: std::array::from_fn(|_| Histogram::new()),
             sample_every,
@@ -232,9 +235,11 @@ impl Stats {
                 latency: self.latency[operation.index()].summary(),
             })
             .collect();
+        let (hits, misses, coalesced) = self.reads.sum();
         StatsSnapshot {
-            hits: sum(|stripe| &stripe.hits),
-            misses: sum(|stripe| &stripe.misses),
+            hits,
+            misses,
+            coalesced,
             sets: sum(|stripe| &stripe.sets),
             deletes: sum(|stripe| &stripe.deletes),
             errors: KINDS
@@ -260,8 +265,12 @@ impl Stats {
 pub struct StatsSnapshot {
     /// Keys found by `get` and `get_many` (each key of a `get_many` counts).
     pub hits: u64,
-    /// Keys not found by `get` and `get_many`.
+    /// Keys not found by `get` and `get_many`, less the get-or-compute requests
+    /// counted under [`coalesced`](Self::coalesced) (as in [`CacheStats`](cache_core::CacheStats)).
     pub misses: u64,
+    /// Get-or-compute requests that missed and were answered by another caller's
+    /// concurrent load of the same key.
+    pub coalesced: u64,
     /// Entries written: each `set`, each entry of a `set_many`, each `add` that wrote.
     pub sets: u64,
     /// Entries removed: each `delete` that removed one, and what `delete_many` removed.
@@ -275,10 +284,12 @@ pub struct StatsSnapshot {
 }
 
 impl StatsSnapshot {
-    /// Hits over hits and misses; 0 before any read.
+    /// Reads answered without running a loader over all reads:
+    /// `(hits + coalesced) / (hits + coalesced + misses)`; 0 before any read.
     pub fn hit_ratio(&self) -> f64 {
-        let reads = self.hits + self.misses;
-        if reads == 0 { 0.0 } else { self.hits as f64 / reads as f64 }
+        let served = self.hits + self.coalesced;
+        let reads = served + self.misses;
+        if reads == 0 { 0.0 } else { served as f64 / reads as f64 }
     }
 
     /// How many calls failed with `kind`.
@@ -437,8 +448,7 @@ impl<C: Cache> Instrumented<C> {
 impl<C: Cache> Cache for Instrumented<C> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let value = self.observe(Operation::Get, Some(key), self.inner.get(key)).await?;
-        let stripe = self.stats.stripe();
-        if value.is_some() { &stripe.hits } else { &stripe.misses }.fetch_add(1, Ordering::Relaxed);
+        self.stats.reads.record(value.is_some());
         Ok(value)
     }
 
@@ -471,9 +481,7 @@ impl<C: Cache> Cache for Instrumented<C> {
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let values = self.observe(Operation::GetMany, None, self.inner.get_many(keys)).await?;
         let hits = values.iter().filter(|value| value.is_some()).count() as u64;
-        let stripe = self.stats.stripe();
-        stripe.hits.fetch_add(hits, Ordering::Relaxed);
-        stripe.misses.fetch_add(values.len() as u64 - hits, Ordering::Relaxed);
+        self.stats.reads.record_many(hits, values.len() as u64 - hits);
         Ok(values)
     }
 
@@ -499,6 +507,16 @@ impl<C: Cache> Cache for Instrumented<C> {
 
     fn single_flight_scope(&self) -> (usize, &str) {
         self.inner.single_flight_scope()
+    }
+
+    /// The wrapped store's own counters (this wrapper's are [`Instrumented::stats`]).
+    fn stats(&self) -> Option<CacheStats> {
+        self.inner.stats()
+    }
+
+    fn settle_miss(&self, settled: MissSettled) {
+        self.stats.reads.settle(settled);
+        self.inner.settle_miss(settled);
     }
 }
 

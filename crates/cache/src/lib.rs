@@ -119,8 +119,8 @@ pub use cache_macros::memoize;
 
 #[doc(inline)]
 pub use cache_core::{
-    BoxError, Bytes, Cache, CacheExt, Capabilities, Codec, Error, ErrorKind, Json, Postcard, Refresh, Result, Ttl,
-    Typed, async_trait,
+    BoxError, Bytes, Cache, CacheExt, CacheStats, Capabilities, Codec, Error, ErrorKind, Json, MissSettled, Postcard,
+    Refresh, Result, Ttl, Typed, async_trait,
 };
 
 /// The README's example, compiled and run as a doc test so it cannot rot.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cache_core::{Bytes, Cache, Capabilities, Error, ErrorKind, Result, Ttl, async_trait};
+use cache_core::{Bytes, Cache, CacheStats, Capabilities, Error, ErrorKind, MissSettled, Result, Ttl, async_trait};
 
 /// How long a near copy lives at most unless [`Tiered::near_ttl_cap`] says otherwise.
 pub const DEFAULT_NEAR_TTL_CAP: Duration = Duration::from_secs(30);
@@ -218,5 +218,18 @@ impl<N: Cache, F: Cache> Cache for Tiered<N, F> {
     /// over one far store (whatever its near store) joins the same loads.
     fn single_flight_scope(&self) -> (usize, &str) {
         self.far.single_flight_scope()
+    }
+
+    /// `None`: each tier counts its own reads (a far store is often shared with other
+    /// processes, whose reads no sum here could tell apart); ask
+    /// [`near`](Tiered::near) and [`far`](Tiered::far).
+    fn stats(&self) -> Option<CacheStats> {
+        None
+    }
+
+    /// Both tiers: a miss of `get` was a miss of each tier it asked.
+    fn settle_miss(&self, settled: MissSettled) {
+        self.near.settle_miss(settled);
+        self.far.settle_miss(settled);
     }
 }

@@ -198,3 +198,43 @@ mod spans {
         assert!(!keyed.iter().any(|line| line.contains("secret-value")), "never the value: {keyed:?}");
     }
 }
+
+/// The newcomer's program (issue 14): 60 tasks ask for the weather of 3 cities through
+/// get-or-compute; 3 loads go upstream, so both the wrapper and the store count 3 misses
+/// and 57 requests served (hits, or coalesced into another task's load), not 60+ misses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_flight_counts_each_request_once() {
+    let store = memory();
+    let cache = Instrumented::new(store.clone());
+    let counters = cache.stats();
+    let cache: Arc<dyn Cache> = Arc::new(cache);
+    let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let barrier = Arc::new(tokio::sync::Barrier::new(60));
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..60 {
+        let (cache, loads, barrier) = (Arc::clone(&cache), Arc::clone(&loads), Arc::clone(&barrier));
+        tasks.spawn(async move {
+            let city = ["Lima", "Oslo", "Pune"][task % 3];
+            barrier.wait().await;
+            cache
+                .get_or_insert_as(&format!("weather:{city}"), Ttl::secs(60), || async move {
+                    loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    Ok::<_, std::io::Error>(format!("sunny in {city}"))
+                })
+                .await
+                .expect("get_or_insert_as")
+        });
+    }
+    for forecast in tasks.join_all().await {
+        assert!(forecast.starts_with("sunny in "), "{forecast}");
+    }
+    assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 3, "one load per city");
+
+    let wrapper = counters.snapshot();
+    assert_eq!((wrapper.misses, wrapper.hits + wrapper.coalesced), (3, 57), "{wrapper:?}");
+    assert!((wrapper.hit_ratio() - 0.95).abs() < 1e-9, "{wrapper:?}");
+    let inner = cache.stats().expect("MemoryCache counts");
+    assert_eq!(inner, store.stats(), "the wrapper reports the store's own counters");
+    assert_eq!((inner.misses, inner.hits + inner.coalesced, inner.inserts), (3, 57, 3), "{inner:?}");
+}
