@@ -133,52 +133,113 @@ fn serve<C: Contender + ?Sized>(cache: &C, key: &str, set: bool, stored: &Bytes)
     }
 }
 
+/// `iters` requests per thread on `threads` threads, each thread walking its own trace
+/// from its cursor; the slowest thread's time, which is the wall time of all the work.
+fn run_zipf(contender: &dyn Contender, traces: &[Vec<&str>], cursors: &[AtomicUsize], iters: u64) -> Duration {
+    let threads = cursors.len();
+    let barrier = Barrier::new(threads);
+    let stored = value();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|thread| {
+                let (trace, barrier, cursor, stored) = (&traces[thread], &barrier, &cursors[thread], &stored);
+                scope.spawn(move || {
+                    let mut position = cursor.load(Ordering::Relaxed);
+                    barrier.wait();
+                    let started = Instant::now();
+                    for _ in 0..iters {
+                        let at = position & (TRACE_LEN - 1);
+                        serve(contender, trace[at], is_set(at), stored);
+                        position += 1;
+                    }
+                    let elapsed = started.elapsed();
+                    cursor.store(position, Ordering::Relaxed);
+                    elapsed
+                })
+            })
+            .collect();
+        workers.into_iter().filter_map(|worker| worker.join().ok()).max().unwrap_or_default()
+    })
+}
+
+/// Warms `contender` to its steady state, full of the hot keys, as measured.
+fn warm(contender: &dyn Contender, traces: &[Vec<&str>]) {
+    let stored = value();
+    for trace in traces {
+        for (position, key) in trace.iter().enumerate() {
+            serve(contender, key, is_set(position), &stored);
+        }
+    }
+}
+
 fn zipf(c: &mut Criterion) {
     let keys = keys(KEYSPACE);
     let traces: Vec<Vec<&str>> = (0..2).map(|thread| thread_trace(&keys, 0xc0ffee + thread)).collect();
-    let stored = value();
+    paired_zipf(&traces);
     let mut group = c.benchmark_group("memory/zipf");
     for contender in zipf_contenders(CAPACITY) {
-        // Warm: the cache starts measured at its steady state, full of the hot keys.
-        for trace in &traces {
-            for (position, key) in trace.iter().enumerate() {
-                serve(&*contender, key, is_set(position), &stored);
-            }
-        }
+        warm(&*contender, &traces);
         for threads in [1usize, 2] {
             group.throughput(Throughput::Elements(threads as u64));
             let cursors: Vec<AtomicUsize> = (0..threads).map(|_| AtomicUsize::new(0)).collect();
             group.bench_function(BenchmarkId::new(contender.name(), format!("{threads} threads")), |b| {
-                b.iter_custom(|iters| {
-                    let barrier = Barrier::new(threads);
-                    std::thread::scope(|scope| {
-                        let workers: Vec<_> = (0..threads)
-                            .map(|thread| {
-                                let (contender, trace) = (&*contender, &traces[thread]);
-                                let (barrier, cursor, stored) = (&barrier, &cursors[thread], &stored);
-                                scope.spawn(move || {
-                                    let mut position = cursor.load(Ordering::Relaxed);
-                                    barrier.wait();
-                                    let started = Instant::now();
-                                    for _ in 0..iters {
-                                        let at = position & (TRACE_LEN - 1);
-                                        serve(contender, trace[at], is_set(at), stored);
-                                        position += 1;
-                                    }
-                                    let elapsed = started.elapsed();
-                                    cursor.store(position, Ordering::Relaxed);
-                                    elapsed
-                                })
-                            })
-                            .collect();
-                        // The slowest thread's time: the wall time of all the work.
-                        workers.into_iter().filter_map(|worker| worker.join().ok()).max().unwrap_or_default()
-                    })
-                })
+                b.iter_custom(|iters| run_zipf(&*contender, &traces, &cursors, iters))
             });
         }
     }
     group.finish();
+}
+
+/// MemoryCache's Zipf throughput over quick_cache's as a median of paired ratios: rounds
+/// of the same number of requests on each, back to back and alternating which goes
+/// first, so a load that comes and goes (other builds on the two cores) hits both sides
+/// of a pair alike. Printed before criterion's rows, which run one contender after
+/// another and drift with the load.
+fn paired_zipf(traces: &[Vec<&str>]) {
+    const ROUNDS: usize = 31;
+    const REQUESTS: u64 = 200_000;
+    let peer = QuickCache::new(CAPACITY);
+    let shards = peer.0.num_shards();
+    let ours = [
+        ("default shards", memory(CAPACITY, EvictionPolicy::default())),
+        (
+            "quick_cache's shard count",
+            cache_memory::MemoryCache::builder()
+                .max_capacity(CAPACITY)
+                .shards(shards)
+                .build()
+                .expect("a positive capacity always builds"),
+        ),
+    ];
+    warm(&peer, traces);
+    for (label, cache) in ours {
+        let direct = Direct(cache);
+        warm(&direct, traces);
+        for threads in [1usize, 2] {
+            let cursors = |_| (0..threads).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>();
+            let (ours_at, peer_at) = (cursors(0), cursors(1));
+            let mut ratios: Vec<f64> = (0..ROUNDS)
+                .map(|round| {
+                    // Throughput ratio = the peer's time over ours, alternating who goes first.
+                    if round % 2 == 0 {
+                        let mine = run_zipf(&direct, traces, &ours_at, REQUESTS);
+                        run_zipf(&peer, traces, &peer_at, REQUESTS).as_secs_f64() / mine.as_secs_f64()
+                    } else {
+                        let theirs = run_zipf(&peer, traces, &peer_at, REQUESTS);
+                        theirs.as_secs_f64() / run_zipf(&direct, traces, &ours_at, REQUESTS).as_secs_f64()
+                    }
+                })
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            println!(
+                "memory/zipf/paired: MemoryCache ({label}, {} shards) / quick_cache ({shards} shards), {threads} threads = {:.3} (median of {ROUNDS} rounds of {REQUESTS} requests per thread; quartiles {:.3}..{:.3})",
+                direct.0.shard_count(),
+                ratios[ROUNDS / 2],
+                ratios[ROUNDS / 4],
+                ratios[3 * ROUNDS / 4]
+            );
+        }
+    }
 }
 
 /// A store behind `Arc<dyn Cache>` under a name of its own.
