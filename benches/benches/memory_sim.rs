@@ -8,7 +8,8 @@
 //!   32-byte value each, counted in), measured with a counting allocator.
 //!
 //! `cargo bench -p benches --bench memory_sim` (set `MEMORY_SIM_REQUESTS` to change
-//! the trace length from 2 000 000).
+//! the trace length from 2 000 000, and `MEMORY_SIM_ONLY=S3Fifo,quick_cache` to run only
+//! the hit-ratio columns whose names contain one of those words, while trying a policy).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -60,14 +61,18 @@ fn hit_ratios(requests: usize) {
         ("Zipf 1.2", zipf_trace(KEYSPACE, 1.2, requests, SEED)),
         ("Zipf 1.0 + scans", scan_trace(KEYSPACE, 1.0, requests, 200_000, 50_000, SEED)),
     ];
-    let names: Vec<String> = all_contenders(1).iter().map(|contender| contender.name()).collect();
+    let only: Option<Vec<String>> =
+        std::env::var("MEMORY_SIM_ONLY").ok().map(|only| only.split(',').map(str::to_owned).collect());
+    let chosen = |name: &str| only.as_ref().is_none_or(|only| only.iter().any(|word| name.contains(word.as_str())));
+    let contenders = |capacity| all_contenders(capacity).into_iter().filter(|contender| chosen(&contender.name()));
+    let names: Vec<String> = contenders(1).map(|contender| contender.name()).collect();
     println!("\n## Hit ratio (%), {requests} requests over {KEYSPACE} keys\n");
     println!("| trace | cache size | {} | Bélády (optimal) |", names.join(" | "));
     println!("|---|---|{}---|", "---|".repeat(names.len()));
     for (name, trace) in &traces {
         for (label, capacity) in [("0.1%", KEYSPACE / 1000), ("1%", KEYSPACE / 100), ("10%", KEYSPACE / 10)] {
             let mut cells = Vec::new();
-            for contender in all_contenders(capacity as u64) {
+            for contender in contenders(capacity as u64) {
                 let started = Instant::now();
                 let hits = trace.iter().filter(|&&id| contender.request(&keys[id as usize])).count();
                 let ratio = 100.0 * hits as f64 / trace.len() as f64;
@@ -118,7 +123,7 @@ fn memory_table() {
         println!("| moka | {held} | {bytes:.1} | {:.1} |", bytes - payload);
     }
     {
-        let contender = QuickCache(quick_cache::sync::Cache::new(ENTRIES));
+        let contender = QuickCache::new(ENTRIES as u64);
         let (bytes, held) = bytes_per_entry(&contender, &keys, || contender.0.len());
         println!("| quick_cache | {held} | {bytes:.1} | {:.1} |", bytes - payload);
     }
@@ -126,6 +131,8 @@ fn memory_table() {
 
 fn main() {
     let requests = std::env::var("MEMORY_SIM_REQUESTS").ok().and_then(|n| n.parse().ok()).unwrap_or(2_000_000);
-    memory_table();
+    if std::env::var_os("MEMORY_SIM_ONLY").is_none() {
+        memory_table();
+    }
     hit_ratios(requests);
 }

@@ -239,35 +239,111 @@ impl Contender for Dyn {
     }
 }
 
+/// The key type every peer stores, so no contender pays for a key representation the
+/// others are spared: `MemoryCache` keeps keys of up to 22 bytes inside the entry, so the
+/// peers get the same layout (inline up to 22 bytes, on the heap beyond) instead of a
+/// `String` allocated on every insert. Lookups borrow it as `[u8]`, so a read builds no
+/// key at all, as a read of `MemoryCache` does not.
+#[derive(Debug, Clone)]
+pub enum InlineKey {
+    /// A key of up to [`InlineKey::INLINE`] bytes.
+    Inline {
+        /// How many of `bytes` are the key.
+        len: u8,
+        /// The key, zero-padded.
+        bytes: [u8; InlineKey::INLINE],
+    },
+    /// A longer key.
+    Heap(Box<[u8]>),
+}
+
+impl InlineKey {
+    /// The longest key kept inline, as in `MemoryCache`.
+    pub const INLINE: usize = 22;
+
+    /// `key`, inline when it fits.
+    #[inline]
+    pub fn new(key: &str) -> InlineKey {
+        let source = key.as_bytes();
+        if source.len() <= Self::INLINE {
+            let mut bytes = [0; Self::INLINE];
+            bytes[..source.len()].copy_from_slice(source);
+            InlineKey::Inline { len: source.len() as u8, bytes }
+        } else {
+            InlineKey::Heap(source.into())
+        }
+    }
+
+    /// The key's bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            InlineKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            InlineKey::Heap(bytes) => bytes,
+        }
+    }
+}
+
+// Hash, equality and `Borrow<[u8]>` all go through the bytes, as `Borrow` requires.
+impl std::hash::Hash for InlineKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for InlineKey {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for InlineKey {}
+
+impl std::borrow::Borrow<[u8]> for InlineKey {
+    #[inline]
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
 /// `moka::sync::Cache` with its defaults (TinyLFU admission, LRU eviction).
 #[derive(Debug)]
-pub struct Moka(pub moka::sync::Cache<String, Bytes>);
+pub struct Moka(pub moka::sync::Cache<InlineKey, Bytes>);
 
 impl Contender for Moka {
     fn name(&self) -> String {
         "moka".to_owned()
     }
     fn get(&self, key: &str) -> bool {
-        self.0.get(key).is_some()
+        self.0.get(key.as_bytes()).is_some()
     }
     fn insert(&self, key: &str, value: Bytes) {
-        self.0.insert(key.to_owned(), value);
+        self.0.insert(InlineKey::new(key), value);
     }
 }
 
-/// `quick_cache::sync::Cache` with its defaults (S3-FIFO-like clock).
+/// `quick_cache::sync::Cache` with its defaults (S3-FIFO-like clock; 4 shards per core).
 #[derive(Debug)]
-pub struct QuickCache(pub quick_cache::sync::Cache<String, Bytes>);
+pub struct QuickCache(pub quick_cache::sync::Cache<InlineKey, Bytes>);
+
+impl QuickCache {
+    /// A cache of `capacity` entries with quick_cache's defaults.
+    pub fn new(capacity: u64) -> QuickCache {
+        QuickCache(quick_cache::sync::Cache::new(capacity as usize))
+    }
+}
 
 impl Contender for QuickCache {
     fn name(&self) -> String {
         "quick_cache".to_owned()
     }
     fn get(&self, key: &str) -> bool {
-        self.0.get(key).is_some()
+        self.0.get(key.as_bytes()).is_some()
     }
     fn insert(&self, key: &str, value: Bytes) {
-        self.0.insert(key.to_owned(), value);
+        self.0.insert(InlineKey::new(key), value);
     }
 }
 
@@ -294,13 +370,26 @@ pub fn all_contenders(capacity: u64) -> Vec<Box<dyn Contender>> {
     .map(|policy| Box::new(Direct(memory(capacity, policy))) as Box<dyn Contender>)
     .collect();
     contenders.push(Box::new(Moka(moka::sync::Cache::new(capacity))));
-    contenders.push(Box::new(QuickCache(quick_cache::sync::Cache::new(capacity as usize))));
+    contenders.push(Box::new(QuickCache::new(capacity)));
     contenders
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peers_find_inline_and_heap_keys_by_their_bytes() {
+        let cache = QuickCache::new(100);
+        let long = "k".repeat(InlineKey::INLINE + 1);
+        for key in ["", "key:1", long.as_str()] {
+            assert!(!cache.get(key));
+            cache.insert(key, value());
+            assert!(cache.get(key), "{key:?} is found after its insert");
+        }
+        assert!(matches!(InlineKey::new(&long), InlineKey::Heap(_)));
+        assert!(!cache.get("key:2"));
+    }
 
     #[test]
     fn belady_is_exact_on_a_small_trace() {

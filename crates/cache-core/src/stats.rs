@@ -103,8 +103,9 @@ pub struct ReadCounters {
     stripes: Box<[Stripe]>,
 }
 
-/// Enough stripes that threads of a typical runtime rarely share one.
+/// Enough stripes that threads of a typical runtime rarely share one; a power of two.
 const STRIPES: usize = 32;
+const _: () = assert!(STRIPES.is_power_of_two());
 
 impl Default for ReadCounters {
     fn default() -> Self {
@@ -131,7 +132,9 @@ impl ReadCounters {
             }
             index.get()
         });
-        &self.stripes[index % self.stripes.len()]
+        // A mask of the constant, not `% self.stripes.len()`: that is a division on every
+        // read, as the length is only known at run time.
+        &self.stripes[index & (STRIPES - 1)]
     }
 
     /// Counts a read that found a live entry.

@@ -52,6 +52,7 @@ pub struct MemoryCacheBuilder {
     pub(crate) prefix: String,
     pub(crate) weigher: Option<Weigher>,
     pub(crate) listener: Option<Listener>,
+    pub(crate) shards: Option<usize>,
 }
 
 impl Default for MemoryCacheBuilder {
@@ -63,6 +64,7 @@ impl Default for MemoryCacheBuilder {
             prefix: String::new(),
             weigher: None,
             listener: None,
+            shards: None,
         }
     }
 }
@@ -76,6 +78,7 @@ impl fmt::Debug for MemoryCacheBuilder {
             .field("prefix", &self.prefix)
             .field("weigher", &self.weigher.is_some())
             .field("listener", &self.listener.is_some())
+            .field("shards", &self.shards)
             .finish()
     }
 }
@@ -134,6 +137,24 @@ impl MemoryCacheBuilder {
     /// released, so it may use the cache; it should be quick, since that write waits for it.
     pub fn eviction_listener(mut self, listener: impl Fn(&str, Bytes, RemovalCause) + Send + Sync + 'static) -> Self {
         self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// How many shards (each with its own lock and policy) the storage is split into,
+    /// instead of the default of 16 per core. Rounded up to a power of two, at most 1024,
+    /// and halved while a shard would hold less than one entry's worth of capacity.
+    ///
+    /// Fewer shards let each shard's policy see more of the keys and make
+    /// [`max_entry_weight`](MemoryCache::max_entry_weight) larger; more shards let more
+    /// cores write at once. Mostly useful to compare with another cache on equal terms.
+    ///
+    /// ```
+    /// let cache = cache_memory::MemoryCache::builder().max_capacity(100_000).shards(6).build()?;
+    /// assert_eq!(cache.shard_count(), 8);
+    /// # Ok::<(), cache_core::Error>(())
+    /// ```
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
         self
     }
 

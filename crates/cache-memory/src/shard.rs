@@ -38,7 +38,9 @@ pub(crate) struct WriteCounters {
 
 /// What [`ShardState::insert`] writes.
 pub(crate) struct NewEntry {
-    pub(crate) key: Key,
+    /// `None` only when overwriting an existing entry, whose stored key is kept: a write
+    /// of a present key then builds no key.
+    pub(crate) key: Option<Key>,
     pub(crate) hash: u64,
     pub(crate) value: Bytes,
     pub(crate) deadline: u64,
@@ -116,14 +118,38 @@ impl ShardState {
     /// first) until it fits. Returns `false`, changing nothing, when `new` alone
     /// outweighs the shard.
     pub(crate) fn insert(&mut self, new: NewEntry, now: &mut Now<'_>, removed: &mut Removed) -> bool {
-        if u64::from(new.weight) > self.capacity {
-            return false;
-        }
         self.purge_expired(now, removed);
         let existing = {
             let slab = &self.slab;
-            self.table.find(new.hash, |&index| slab[index].key == new.key).copied()
+            self.table.find(new.hash, |&index| Some(&slab[index].key) == new.key.as_ref()).copied()
         };
+        self.insert_at(new, existing, removed)
+    }
+
+    /// The first half of a write that looks its key up once: removes expired entries,
+    /// then finds `prefix + key`, which is live if found. Pass the answer to
+    /// [`insert_at`](Self::insert_at) under the same lock.
+    #[inline]
+    pub(crate) fn prepare_write(
+        &mut self,
+        hash: u64,
+        prefix: &str,
+        key: &str,
+        now: &mut Now<'_>,
+        removed: &mut Removed,
+    ) -> Option<u32> {
+        self.purge_expired(now, removed);
+        self.find(hash, prefix, key)
+    }
+
+    /// [`insert`](Self::insert) with the key already looked up: `existing` is the slot of
+    /// `new.key` from [`prepare_write`](Self::prepare_write), or `None` (and then
+    /// `new.key` must be given).
+    pub(crate) fn insert_at(&mut self, new: NewEntry, existing: Option<u32>, removed: &mut Removed) -> bool {
+        if u64::from(new.weight) > self.capacity {
+            return false;
+        }
+        let mut key = new.key;
         if let Some(index) = existing {
             let old_weight = self.slab[index].weight;
             let weight = self.weight - u64::from(old_weight) + u64::from(new.weight);
@@ -141,8 +167,11 @@ impl ShardState {
             // Growing past the capacity: start over as a new entry, so room is made
             // without the entry being written choosing itself as the victim.
             self.policy.on_remove(&mut self.slab, index);
-            self.remove_slot(index);
+            let (stored, _) = self.remove_slot(index);
+            key = key.or(Some(stored));
         }
+        // Every caller passes a key when there is no entry to take it from.
+        let Some(key) = key else { return false };
         while self.weight + u64::from(new.weight) > self.capacity {
             let Some(victim) = self.policy.evict(&mut self.slab) else { break };
             let (key, value) = self.remove_slot(victim);
@@ -150,7 +179,7 @@ impl ShardState {
             removed.push(key, value, RemovalCause::Capacity);
         }
         let (hash, deadline, weight) = (new.hash, new.deadline, new.weight);
-        let entry = Entry::new(new.key, new.value, hash, deadline, weight);
+        let entry = Entry::new(key, new.value, hash, deadline, weight);
         let Some(index) = self.slab.insert(entry) else { return false };
         let slab = &self.slab;
         self.table.insert_unique(hash, index, |&index| slab[index].hash);
@@ -172,7 +201,7 @@ impl ShardState {
         removed: &mut Removed,
     ) -> bool {
         let entry = &self.slab[index];
-        let new = NewEntry { key: entry.key.clone(), hash: entry.hash, value, deadline: entry.deadline, weight };
+        let new = NewEntry { key: Some(entry.key.clone()), hash: entry.hash, value, deadline: entry.deadline, weight };
         if weight <= entry.weight {
             let old_weight = entry.weight;
             let entry = &mut self.slab[index];
@@ -221,7 +250,15 @@ impl ShardState {
     }
 
     /// Removes every entry whose deadline has passed.
+    #[inline]
     pub(crate) fn purge_expired(&mut self, now: &mut Now<'_>, removed: &mut Removed) {
+        // Most stores never set a deadline: no clock read, no call.
+        if !self.expiry.is_empty() {
+            self.purge_expired_slow(now, removed);
+        }
+    }
+
+    fn purge_expired_slow(&mut self, now: &mut Now<'_>, removed: &mut Removed) {
         while let Some(&Reverse((deadline, hash))) = self.expiry.peek() {
             if deadline > now.get() {
                 break;

@@ -31,12 +31,17 @@ pub(crate) enum Key {
 
 impl Key {
     /// `prefix` followed by `key`.
+    #[inline]
     pub(crate) fn new(prefix: &str, key: &str) -> Key {
         let len = prefix.len() + key.len();
         if len <= INLINE {
             let mut bytes = [0; INLINE];
-            bytes[..prefix.len()].copy_from_slice(prefix.as_bytes());
-            bytes[prefix.len()..len].copy_from_slice(key.as_bytes());
+            if prefix.is_empty() {
+                copy_short(&mut bytes, key.as_bytes());
+            } else {
+                bytes[..prefix.len()].copy_from_slice(prefix.as_bytes());
+                bytes[prefix.len()..len].copy_from_slice(key.as_bytes());
+            }
             Key::Inline { len: len as u8, bytes }
         } else {
             Key::Heap([prefix, key].concat().into_boxed_str())
@@ -108,6 +113,38 @@ impl Entry {
         stored.len() == prefix.len() + key.len()
             && stored[..prefix.len()] == *prefix.as_bytes()
             && stored[prefix.len()..] == *key.as_bytes()
+    }
+}
+
+/// Copies `from` (at most [`INLINE`] bytes) to the start of `to` in two overlapping
+/// fixed-size moves instead of a call into `memcpy`, which costs more than the copy
+/// for keys this short.
+#[inline]
+fn copy_short(to: &mut [u8; INLINE], from: &[u8]) {
+    fn chunk<const N: usize>(to: &mut [u8], from: &[u8], at: usize) {
+        if let (Some(to), Some(from)) = (to.get_mut(at..at + N), from.get(at..at + N)) {
+            to.copy_from_slice(from);
+        }
+    }
+    let len = from.len();
+    match len {
+        16..=INLINE => {
+            chunk::<16>(to, from, 0);
+            chunk::<8>(to, from, len - 8);
+        }
+        8..16 => {
+            chunk::<8>(to, from, 0);
+            chunk::<8>(to, from, len - 8);
+        }
+        4..8 => {
+            chunk::<4>(to, from, 0);
+            chunk::<4>(to, from, len - 4);
+        }
+        _ => {
+            for (to, from) in to.iter_mut().zip(from) {
+                *to = *from;
+            }
+        }
     }
 }
 

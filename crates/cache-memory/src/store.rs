@@ -117,6 +117,16 @@ fn shard_count(max_capacity: u64, weighted: bool) -> usize {
     shards
 }
 
+/// The shard count a caller asked for ([`MemoryCacheBuilder::shards`]): a power of two
+/// (the shard is picked with a mask), at most 1024, and no more shards than capacity units.
+fn chosen_shard_count(asked: usize, max_capacity: u64) -> usize {
+    let mut shards = asked.clamp(1, 1024).next_power_of_two();
+    while shards > 1 && max_capacity < shards as u64 {
+        shards /= 2;
+    }
+    shards
+}
+
 impl MemoryCache {
     /// A cache of at most `max_capacity` entries with the default policy and no default
     /// lifetime; shorthand for `MemoryCache::builder().max_capacity(max_capacity).build()`.
@@ -142,7 +152,10 @@ impl MemoryCache {
     }
 
     pub(crate) fn from_builder(builder: MemoryCacheBuilder) -> MemoryCache {
-        let count = shard_count(builder.max_capacity, builder.weigher.is_some());
+        let count = match builder.shards {
+            Some(asked) => chosen_shard_count(asked, builder.max_capacity),
+            None => shard_count(builder.max_capacity, builder.weigher.is_some()),
+        };
         let hasher = DefaultHashBuilder::default();
         let shards = (0..count)
             .map(|index| {
@@ -243,6 +256,11 @@ impl MemoryCache {
         self.storage.shards.iter().map(|shard| shard.0.read().capacity()).min().unwrap_or(0)
     }
 
+    /// How many shards the storage is split into (see [`MemoryCacheBuilder::shards`]).
+    pub fn shard_count(&self) -> usize {
+        self.storage.shards.len()
+    }
+
     /// The eviction policy the storage was built with.
     pub fn eviction_policy(&self) -> EvictionPolicy {
         self.storage.policy
@@ -300,19 +318,18 @@ impl MemoryCache {
             shard.0.read().check_invariants();
         }
     }
-
-    pub(crate) fn shard_count(&self) -> usize {
-        self.storage.shards.len()
-    }
 }
 
 impl Storage {
     /// Hashes `prefix + key` without building it: the bytes go to the hasher in chunks
     /// of [`HASH_CHUNK`], whatever the split, so the stored key hashes the same.
-    #[inline]
+    #[inline(always)]
     fn hash(&self, prefix: &str, key: &str) -> u64 {
         let mut hasher = self.hasher.build_hasher();
-        if prefix.is_empty() {
+        if prefix.is_empty() && key.len() <= HASH_CHUNK {
+            // Most keys: one chunk, without the chunking loop.
+            hasher.write(key.as_bytes());
+        } else if prefix.is_empty() {
             for chunk in key.as_bytes().chunks(HASH_CHUNK) {
                 hasher.write(chunk);
             }
@@ -353,7 +370,12 @@ impl Storage {
         Removed { keep: self.listener.is_some(), entries: Vec::new() }
     }
 
+    #[inline]
     fn notify(&self, removed: Removed) {
+        // Nothing is collected without a listener: skip the loop and the drop glue.
+        if removed.entries.is_empty() {
+            return;
+        }
         if let Some(listener) = &self.listener {
             for (key, value, cause) in removed.entries {
                 listener(key.as_str(), value, cause);
@@ -396,11 +418,21 @@ impl SyncCache<'_> {
     #[inline]
     pub fn get(&self, key: &str) -> Option<Bytes> {
         let storage = &*self.cache.storage;
+        let hash = storage.hash(&self.cache.prefix, key);
+        let value = self.read(hash, key);
+        storage.reads.record(value.is_some());
+        value
+    }
+
+    /// The live value under `key` whose hash is `hash`, recording the use with the
+    /// policy; counts nothing.
+    #[inline]
+    fn read(&self, hash: u64, key: &str) -> Option<Bytes> {
+        let storage = &*self.cache.storage;
         let prefix = &*self.cache.prefix;
-        let hash = storage.hash(prefix, key);
         let shard = storage.shard(hash);
         let mut now = storage.clock.now();
-        let value = if storage.policy.hit_needs_exclusive() {
+        if storage.policy.hit_needs_exclusive() {
             let mut state = shard.write();
             state.find_live(hash, prefix, key, &mut now).map(|index| {
                 state.touch(index);
@@ -413,9 +445,69 @@ impl SyncCache<'_> {
                 storage.policy.on_shared_hit(entry);
                 entry.value.clone()
             })
+        }
+    }
+
+    /// The value under `key`; on a miss, `make`'s value, stored for `ttl` and returned.
+    /// The key is hashed once for both halves, and `make` runs with no lock held (it may
+    /// use the cache). Counts one read, a hit or a miss, like [`get`](Self::get).
+    ///
+    /// Not single-flight: concurrent misses of one key each call `make`, and the first
+    /// to store wins; a later one gets the stored value and its own is dropped. For
+    /// loads that must run once, use `CacheExt::get_or_insert_with` from cache-core.
+    ///
+    /// ```
+    /// use cache_core::Ttl;
+    /// use cache_memory::MemoryCache;
+    ///
+    /// # fn main() -> cache_core::Result<()> {
+    /// let cache = MemoryCache::new(1_000)?;
+    /// let loaded = cache.sync().get_or_insert_with("k", Ttl::Never, || "v".into())?;
+    /// assert_eq!(&loaded[..], b"v");
+    /// let again = cache.sync().get_or_insert_with("k", Ttl::Never, || unreachable!("cached"))?;
+    /// assert_eq!(again, loaded);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::ValueTooLarge`] as for [`set`](Self::set): the value is then not
+    /// stored, and not returned either.
+    pub fn get_or_insert_with(&self, key: &str, ttl: Ttl, make: impl FnOnce() -> Bytes) -> Result<Bytes> {
+        let storage = &*self.cache.storage;
+        let prefix = &*self.cache.prefix;
+        let hash = storage.hash(prefix, key);
+        if let Some(value) = self.read(hash, key) {
+            storage.reads.hit();
+            return Ok(value);
+        }
+        storage.reads.miss();
+        let value = make();
+        let stored_key = Key::new(prefix, key);
+        let weight = storage.weigh(&stored_key, &value);
+        let deadline = storage.clock.deadline(ttl, storage.time_to_live);
+        let mut removed = storage.removed();
+        let outcome = {
+            let mut state = storage.shard(hash).write();
+            let mut now = storage.clock.now();
+            match state.prepare_write(hash, prefix, key, &mut now, &mut removed) {
+                // Another caller stored it since the read: theirs is the cached value.
+                Some(index) => {
+                    if storage.policy.hit_needs_exclusive() {
+                        state.touch(index);
+                    } else {
+                        storage.policy.on_shared_hit(state.entry(index));
+                    }
+                    Ok(state.entry(index).value.clone())
+                }
+                None => {
+                    let new = NewEntry { key: Some(stored_key), hash, value: value.clone(), deadline, weight };
+                    if state.insert_at(new, None, &mut removed) { Ok(value) } else { Err(weight) }
+                }
+            }
         };
-        storage.reads.record(value.is_some());
-        value
+        storage.notify(removed);
+        outcome.map_err(|weight| storage.too_heavy("get_or_insert_with", key, weight, hash))
     }
 
     /// Whether `key` has a live entry; counts as a read like [`get`](Self::get).
@@ -445,24 +537,23 @@ impl SyncCache<'_> {
         let storage = &*self.cache.storage;
         let prefix = &*self.cache.prefix;
         let hash = storage.hash(prefix, key);
-        let stored_key = Key::new(prefix, key);
-        let weight = storage.weigh(&stored_key, &value);
+        // The weigher sees the stored key; without one, the key is built only if the
+        // entry is new (an overwrite keeps the stored one).
+        let stored_key = storage.weigher.is_some().then(|| Key::new(prefix, key));
+        let weight = stored_key.as_ref().map_or(1, |stored| storage.weigh(stored, &value));
         let deadline = storage.clock.deadline(ttl, storage.time_to_live);
-        // A `Bytes` made from a `Vec` allocates its shared header on its first clone;
-        // cloning once here moves that allocation off the read path. Only a unique
-        // `Bytes` can still be unpromoted: a shared one (the same value set from many
-        // threads) would just bounce its reference count between cores twice more.
-        if value.is_unique() {
-            drop(value.clone());
-        }
         let mut removed = storage.removed();
         let written = {
             let mut state = storage.shard(hash).write();
             let mut now = storage.clock.now();
-            if only_if_absent && state.find_live(hash, prefix, key, &mut now).is_some() {
+            let existing = state.prepare_write(hash, prefix, key, &mut now, &mut removed);
+            if only_if_absent && existing.is_some() {
+                drop(state);
+                storage.notify(removed);
                 return Ok(false);
             }
-            state.insert(NewEntry { key: stored_key, hash, value, deadline, weight }, &mut now, &mut removed)
+            let stored_key = stored_key.or_else(|| existing.is_none().then(|| Key::new(prefix, key)));
+            state.insert_at(NewEntry { key: stored_key, hash, value, deadline, weight }, existing, &mut removed)
         };
         storage.notify(removed);
         if written { Ok(true) } else { Err(storage.too_heavy(operation, key, weight, hash)) }
@@ -513,7 +604,7 @@ impl SyncCache<'_> {
                     let value = format_integer(delta);
                     let weight = storage.weigh(&stored_key, &value);
                     let deadline = storage.clock.deadline(Ttl::Default, storage.time_to_live);
-                    let new = NewEntry { key: stored_key, hash, value, deadline, weight };
+                    let new = NewEntry { key: Some(stored_key), hash, value, deadline, weight };
                     (state.insert(new, &mut now, &mut removed), delta, weight)
                 }
             }

@@ -80,6 +80,19 @@ fn small_caches_use_one_shard_so_the_policy_sees_every_key() {
 }
 
 #[test]
+fn an_asked_shard_count_is_a_power_of_two_that_the_capacity_can_fill() {
+    let shards = |asked, capacity| {
+        let cache = MemoryCache::builder().max_capacity(capacity).shards(asked).build().expect("build");
+        (cache.shard_count(), cache.max_entry_weight())
+    };
+    assert_eq!(shards(8, 100_000), (8, 12_500));
+    assert_eq!(shards(6, 100_000), (8, 12_500), "rounded up to a power of two");
+    assert_eq!(shards(0, 100_000).0, 1, "at least one");
+    assert_eq!(shards(1 << 20, u64::MAX).0, 1024, "at most 1024");
+    assert_eq!(shards(64, 5).0, 4, "no shard without room for an entry");
+}
+
+#[test]
 fn lru_evicts_the_least_recently_used() {
     let cache = cache(EvictionPolicy::Lru, 3);
     let direct = cache.sync();
@@ -483,4 +496,60 @@ fn concurrent_incr_and_add_are_atomic() {
     assert_eq!(won, 1_000, "each slot has exactly one winner");
     assert_eq!(cache.sync().incr("total", 0).expect("incr"), 4_000);
     cache.check_invariants();
+}
+
+#[test]
+fn stored_keys_of_every_length_keep_their_bytes() {
+    let text = "abcdefghijklmnopqrstuvwxyz0123456789";
+    for len in 0..=text.len() {
+        for prefix in ["", "p:"] {
+            let key = crate::slab::Key::new(prefix, &text[..len]);
+            assert_eq!(key.as_str(), format!("{prefix}{}", &text[..len]), "length {len}, prefix {prefix:?}");
+        }
+    }
+}
+
+#[test]
+fn get_or_insert_with_makes_a_value_once_and_counts_one_read() {
+    let cache = cache(EvictionPolicy::S3Fifo, 100);
+    let users = cache.with_prefix("users:");
+    let mut made = 0;
+    for _ in 0..3 {
+        let value = users
+            .sync()
+            .get_or_insert_with("7", Ttl::Never, || {
+                made += 1;
+                value("Ada")
+            })
+            .expect("get_or_insert_with");
+        assert_eq!(&value[..], b"Ada");
+    }
+    assert_eq!(made, 1, "made on the first call only");
+    assert_eq!(cache.sync().get("users:7").as_deref(), Some(&b"Ada"[..]), "stored under the prefix");
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses, stats.inserts), (3, 1, 1), "two hits, a miss, then the get above");
+}
+
+#[test]
+fn get_or_insert_with_refuses_a_value_heavier_than_a_shard() {
+    let cache = MemoryCache::builder()
+        .max_capacity(8)
+        .weigher(|_, value| u32::try_from(value.len()).unwrap_or(u32::MAX))
+        .build()
+        .expect("build");
+    let error = cache.sync().get_or_insert_with("big", Ttl::Never, || value("0123456789")).expect_err("too heavy");
+    assert_eq!(error.kind(), ErrorKind::ValueTooLarge);
+    assert!(error.to_string().contains("get_or_insert_with"), "names the operation: {error}");
+    assert!(cache.is_empty());
+}
+
+#[test]
+fn get_or_insert_with_expires_like_set() {
+    let cache = cache(EvictionPolicy::S3Fifo, 100);
+    let direct = cache.sync();
+    direct.get_or_insert_with("k", Ttl::millis(20), || value("old")).expect("insert");
+    std::thread::sleep(Duration::from_millis(40));
+    let fresh = direct.get_or_insert_with("k", Ttl::Never, || value("new")).expect("reinsert");
+    assert_eq!(&fresh[..], b"new", "the expired entry was replaced");
+    assert_eq!(direct.get("k").as_deref(), Some(&b"new"[..]));
 }
