@@ -172,6 +172,14 @@ impl ReadCounters {
         .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The reads as [`CacheStats`] (`hits`, `misses`, `coalesced`), the other counters at
+    /// zero for the store to fill in.
+    pub fn stats(&self) -> CacheStats {
+        let mut stats = CacheStats::default();
+        (stats.hits, stats.misses, stats.coalesced) = self.sum();
+        stats
+    }
+
     /// `(hits, misses, coalesced)` summed over the stripes; misses exclude the ones
     /// settled since (a miss and its settling may be counted on different threads, so
     /// they are netted here, not per stripe).

@@ -246,9 +246,7 @@ impl Store {
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
-        let (hits, misses, coalesced) = self.reads.sum();
-        let mut stats = CacheStats::default();
-        (stats.hits, stats.misses, stats.coalesced) = (hits, misses, coalesced);
+        let mut stats = self.reads.stats();
         stats.inserts = self.inserts.load(Ordering::Relaxed);
         stats.evictions = self.evictions.load(Ordering::Relaxed);
         stats.expirations = self.expirations.load(Ordering::Relaxed);

@@ -287,9 +287,7 @@ impl MemoryCache {
     /// # }
     /// ```
     pub fn stats(&self) -> CacheStats {
-        let (hits, misses, coalesced) = self.storage.reads.sum();
-        let mut stats = CacheStats::default();
-        (stats.hits, stats.misses, stats.coalesced) = (hits, misses, coalesced);
+        let mut stats = self.storage.reads.stats();
         for shard in &*self.storage.shards {
             let counters = shard.0.read().counters;
             stats.inserts += counters.inserts;
