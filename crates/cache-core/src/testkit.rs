@@ -833,32 +833,39 @@ impl std::fmt::Display for LoadFailed {
 
 impl std::error::Error for LoadFailed {}
 
-/// 100 tasks ask `get_or_insert_with` for one missing key at once: the loader runs
-/// exactly once and all get its value. A failing loader stores nothing, and the next
-/// call loads again.
-pub async fn get_or_insert_loads_once<C: Cache + ?Sized + 'static>(cache: &Arc<C>) {
-    const CALLERS: usize = 100;
+/// `callers` tasks ask `get_or_insert_with` for `key` at once, with a 50 ms loader of
+/// `value`; every caller must get `value`. Returns how many times the loader ran.
+async fn load_together<C: Cache + ?Sized + 'static>(cache: &Arc<C>, callers: usize, key: &str, value: &str) -> usize {
     let loads = Arc::new(AtomicUsize::new(0));
-    let barrier = Arc::new(Barrier::new(CALLERS));
-    let mut callers = tokio::task::JoinSet::new();
-    for _ in 0..CALLERS {
+    let barrier = Arc::new(Barrier::new(callers));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..callers {
         let (cache, loads, barrier) = (Arc::clone(cache), Arc::clone(&loads), Arc::clone(&barrier));
-        callers.spawn(async move {
+        let (key, loaded) = (key.to_owned(), bytes(value));
+        tasks.spawn(async move {
             barrier.wait().await;
             cache
-                .get_or_insert_with("computed", Ttl::Never, || async move {
+                .get_or_insert_with(&key, Ttl::Never, || async move {
                     loads.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(50)).await;
-                    Ok::<_, LoadFailed>(bytes("expensive"))
+                    Ok::<_, LoadFailed>(loaded)
                 })
                 .await
                 .expect("get_or_insert_with")
         });
     }
-    for value in callers.join_all().await {
-        assert_eq!(value, bytes("expensive"));
+    for got in tasks.join_all().await {
+        assert_eq!(got, bytes(value));
     }
-    assert_eq!(loads.load(Ordering::SeqCst), 1, "the loader must run exactly once");
+    loads.load(Ordering::SeqCst)
+}
+
+/// 100 tasks ask `get_or_insert_with` for one missing key at once: the loader runs
+/// exactly once and all get its value. A failing loader stores nothing, and the next
+/// call loads again.
+pub async fn get_or_insert_loads_once<C: Cache + ?Sized + 'static>(cache: &Arc<C>) {
+    let loads = load_together(cache, 100, "computed", "expensive").await;
+    assert_eq!(loads, 1, "the loader must run exactly once");
     assert_eq!(cache.get("computed").await.expect("get"), Some(bytes("expensive")));
 
     let failed = cache.get_or_insert_with("flaky", Ttl::Never, || async { Err::<Bytes, _>(LoadFailed) }).await;
@@ -1007,27 +1014,7 @@ pub async fn stats_count_each_request_once<C: Cache + ?Sized + 'static>(cache: &
         "one set, one hit, one miss: {before:?} then {after:?}"
     );
 
-    let loads = Arc::new(AtomicUsize::new(0));
-    let barrier = Arc::new(Barrier::new(CALLERS));
-    let mut callers = tokio::task::JoinSet::new();
-    for _ in 0..CALLERS {
-        let (cache, loads, barrier) = (Arc::clone(cache), Arc::clone(&loads), Arc::clone(&barrier));
-        callers.spawn(async move {
-            barrier.wait().await;
-            cache
-                .get_or_insert_with("computed once", Ttl::Never, || async move {
-                    loads.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    Ok::<_, LoadFailed>(bytes("loaded"))
-                })
-                .await
-                .expect("get_or_insert_with")
-        });
-    }
-    for value in callers.join_all().await {
-        assert_eq!(value, bytes("loaded"));
-    }
-    let loads = loads.load(Ordering::SeqCst) as u64;
+    let loads = load_together(cache, CALLERS, "computed once", "loaded").await as u64;
     assert_eq!(loads, 1, "the loader must run exactly once");
     let settled = cache.stats().expect("stats");
     let served = (settled.hits - after.hits) + (settled.coalesced - after.coalesced);
